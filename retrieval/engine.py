@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from retrieval.answer import AbstainParams, extractive_answer
 from retrieval.embeddings import build_embedder, embedder_identity
 from retrieval.ingest import _dimension
-from retrieval.lexical import LexicalIndex
+from retrieval import derived
 from retrieval.models import Answer, Hit
 from retrieval.search import SearchParams, Searcher
 from retrieval.settings import Settings
@@ -38,24 +38,11 @@ class Engine:
         self.store = ChunkStore.open(settings, embedder_identity(self.embedder), _dimension(self.embedder))
         if self.store.count() == 0:
             raise IndexMissingError(f"the index at {settings.index_dir} is empty; run `newsqa ingest` first")
-        self.lexical = self._lexical_index()
-        self.searcher = Searcher(self.store, self.lexical, self.embedder, search_params or SearchParams(
-            candidates=settings.candidates))
+        self.derived = derived.load(self.store, settings.derived_dir)
+        self.searcher = Searcher(
+            self.store, self.derived, self.embedder, search_params or SearchParams(candidates=settings.candidates)
+        )
         self.abstain_params = abstain_params or AbstainParams()
-
-    def _lexical_index(self) -> LexicalIndex:
-        """The saved bm25 index, rebuilt from Chroma when missing or stale (e.g. on a new machine)."""
-        revision = self.store.revision
-        lexical = LexicalIndex.load(self.settings.lexical_dir)
-        if lexical is not None and lexical.revision == revision:
-            return lexical
-        log.info("rebuilding the lexical index from the vector store")
-        lexical = LexicalIndex.build(self.store.all_chunks(), revision)
-        try:
-            lexical.save(self.settings.lexical_dir)
-        except OSError as exc:  # a read-only index still answers; it just rebuilds next time
-            log.warning("could not save the lexical index: %s", exc)
-        return lexical
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""

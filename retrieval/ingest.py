@@ -16,7 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from retrieval.chunking import chunk_article
 from retrieval.cleaning import clean
 from retrieval.embeddings import embedder_identity
-from retrieval.lexical import LexicalIndex, chunk_search_text
+from retrieval import derived
 from retrieval.loading import RawDocument, Skipped, corpus_files, read_document
 from retrieval.models import Chunk
 from retrieval.settings import Settings
@@ -52,7 +52,7 @@ def _embed_chunks(
     vectors: list[list[float]] = []
     for i in range(0, len(chunks), batch):
         part = chunks[i : i + batch]
-        vectors.extend(embedder.get_text_embedding_batch([chunk_search_text(c) for c in part]))
+        vectors.extend(embedder.get_text_embedding_batch([c.text for c in part]))
         if progress:
             progress("chunks", len(part))
     return vectors
@@ -87,7 +87,7 @@ def ingest(
     files = corpus_files(settings.corpus_dir)
     if reset:
         ChunkStore.reset(settings)
-        shutil.rmtree(settings.lexical_dir, ignore_errors=True)
+        shutil.rmtree(settings.derived_dir, ignore_errors=True)
     store = ChunkStore.open(settings, embedder_identity(embedder), _dimension(embedder), create=True)
     known = store.article_fingerprints()
     report = IngestReport()
@@ -116,10 +116,11 @@ def ingest(
         store.remove_article(article_id)
         report.removed.append(article_id)
 
-    revision = store.bump_revision() if report.changed else store.revision
-    lexical = LexicalIndex.load(settings.lexical_dir)
-    if lexical is None or lexical.revision != revision or report.changed:
-        LexicalIndex.build(store.all_chunks(), revision).save(settings.lexical_dir)
+    if report.changed:
+        store.bump_revision()
+        derived.rebuild(store, settings.derived_dir)
+    else:
+        derived.load(store, settings.derived_dir)
     report.chunks_total = store.count()
     return report
 

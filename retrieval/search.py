@@ -16,7 +16,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from retrieval.lexical import LexicalIndex
+from retrieval.derived import Derived
 from retrieval.models import Chunk, Hit, Sentence
 from retrieval.qtypes import answer_span, question_type
 from retrieval.store import ChunkStore
@@ -28,11 +28,11 @@ class SearchParams:
     """Weights of the ranking; the defaults were tuned on the fixture set and XQuAD dev (see README)."""
 
     candidates: int = 20  # chunks each retriever returns
-    rrf_k: float = 60.0
-    lexical_weight: float = 1.0  # weight of the bm25 list in the fusion (dense is 1)
+    rrf_k: float = 10.0
+    lexical_weight: float = 0.1  # weight of the bm25 list in the fusion (dense is 1)
     chunks_to_read: int = 6  # best fused chunks whose sentences are scored
     sentence_dense: float = 1.0
-    chunk_prior: float = 0.5
+    chunk_prior: float = 1.0
     sentence_lexical: float = 0.15
     type_bonus: float = 0.03
     extend_margin: float = 0.02  # add a neighbour sentence scoring within this of the best
@@ -44,7 +44,8 @@ class Candidate:
 
     chunk: Chunk
     fused: float = 0.0
-    dense: float = 0.0
+    dense: float = 0.0  # raw cosine
+    centered: float = 0.0  # cosine minus the question's mean similarity to the chunk's language
     lexical: float = 0.0
     dense_rank: int | None = None
     lexical_rank: int | None = None
@@ -74,19 +75,20 @@ class _SentenceCache:
 
 
 def sentence_context(chunk: Chunk, sentence: Sentence) -> str:
-    """What a single sentence is embedded with: its article's title gives it its subject."""
-    return f"{chunk.title}\n{sentence.text}"
+    """What a single sentence is embedded with."""
+    return sentence.text
 
 
 class HybridRetriever(BaseRetriever):
     """llama-index retriever returning chunks ranked by RRF of dense and bm25 lists."""
 
     def __init__(
-        self, store: ChunkStore, lexical: LexicalIndex, embedder: BaseEmbedding, params: SearchParams
+        self, store: ChunkStore, derived: Derived, embedder: BaseEmbedding, params: SearchParams
     ) -> None:
         super().__init__()
         self._store = store
-        self._lexical = lexical
+        self._lexical = derived.lexical
+        self._centroids = derived.centroids
         self._embedder = embedder
         self.params = params
 
@@ -94,21 +96,39 @@ class HybridRetriever(BaseRetriever):
         """Fused chunk candidates, best first, with their dense and lexical evidence."""
         p = self.params
         by_id: dict[str, Candidate] = {}
-        for rank, (chunk, similarity) in enumerate(self._store.dense_search(embedding, p.candidates)):
-            by_id[chunk.id] = Candidate(chunk=chunk, dense=similarity, dense_rank=rank)
-            by_id[chunk.id].fused += 1.0 / (p.rrf_k + rank + 1)
+        for rank, candidate in enumerate(self.dense_candidates(embedding)):
+            candidate.dense_rank = rank
+            candidate.fused += 1.0 / (p.rrf_k + rank + 1)
+            by_id[candidate.chunk.id] = candidate
+        query_vector = np.asarray(embedding, dtype=np.float32)
         lexical_hits = self._lexical.search(query, p.candidates)
-        missing = [cid for cid, _ in lexical_hits if cid not in by_id]
-        fetched = self._store.get_chunks(missing)
+        fetched = self._store.get_chunks([cid for cid, _ in lexical_hits if cid not in by_id])
+        for chunk_id, (chunk, vector) in fetched.items():
+            dense = float(vector @ query_vector)
+            centered = dense - self._centroids.offset(query_vector, chunk.language)
+            by_id[chunk_id] = Candidate(chunk=chunk, dense=dense, centered=centered)
         for rank, (chunk_id, score) in enumerate(lexical_hits):
-            if chunk_id not in by_id:
-                if chunk_id not in fetched:
-                    continue  # the lexical index is behind the store; dense still answers
-                by_id[chunk_id] = Candidate(chunk=fetched[chunk_id])
-            candidate = by_id[chunk_id]
+            candidate = by_id.get(chunk_id)
+            if candidate is None:
+                continue  # the lexical index is behind the store; dense still answers
             candidate.lexical, candidate.lexical_rank = score, rank
             candidate.fused += p.lexical_weight / (p.rrf_k + rank + 1)
         return sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
+
+    def dense_candidates(self, embedding: list[float]) -> list[Candidate]:
+        """Nearest chunks, searched per language when there are several, ranked by centred cosine."""
+        query = np.asarray(embedding, dtype=np.float32)
+        languages = self._centroids.languages
+        searches = [(lang, self._store.dense_search(embedding, self.params.candidates, lang)) for lang in languages]
+        if len(languages) <= 1:
+            searches = [("", self._store.dense_search(embedding, self.params.candidates))]
+        found = [
+            Candidate(chunk=chunk, dense=similarity, centered=similarity - self._centroids.offset(query, chunk.language))
+            for _, hits in searches
+            for chunk, similarity in hits
+        ]
+        found.sort(key=lambda c: c.centered, reverse=True)
+        return found[: self.params.candidates]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         embedding = query_bundle.embedding or self._embedder.get_query_embedding(query_bundle.query_str)
@@ -123,12 +143,13 @@ class Searcher:
     """Question in, quoted passages (Hits) out."""
 
     def __init__(
-        self, store: ChunkStore, lexical: LexicalIndex, embedder: BaseEmbedding,
+        self, store: ChunkStore, derived: Derived, embedder: BaseEmbedding,
         params: SearchParams | None = None,
     ) -> None:
         self.params = params or SearchParams()
         self.embedder = embedder
-        self.retriever = HybridRetriever(store, lexical, embedder, self.params)
+        self.centroids = derived.centroids
+        self.retriever = HybridRetriever(store, derived, embedder, self.params)
         self._cache = _SentenceCache()
 
     def _sentence_vectors(self, chunks: list[Chunk]) -> dict[tuple[str, int], np.ndarray]:
@@ -162,9 +183,10 @@ class Searcher:
         for candidate in read:
             chunk = candidate.chunk
             prior = candidate.fused / top_fused
+            offset = self.centroids.offset(query, chunk.language)
             scores = []
             for i, sentence in enumerate(chunk.sentences):
-                cosine = float(vectors[(chunk.id, i)] @ query)
+                cosine = float(vectors[(chunk.id, i)] @ query) - offset
                 s_grams = set(lexical_tokens(sentence.text))
                 overlap = len(q_grams & s_grams) / max(len(q_grams), 1)
                 bonus = p.type_bonus if qtype and answer_span(qtype, sentence.text) else 0.0

@@ -89,9 +89,9 @@ class Settings(BaseSettings):
         return self.index_dir / "chroma"
 
     @property
-    def lexical_dir(self) -> Path:
-        """Where the bm25s index is saved beside Chroma."""
-        return self.index_dir / "bm25"
+    def derived_dir(self) -> Path:
+        """Where indexes derived from the chunks (bm25s, language centroids) are saved beside Chroma."""
+        return self.index_dir / "derived"
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -219,20 +220,36 @@ class ChunkStore:
                 yield chunk_from_record(chunk_id, text, metadata)
             offset += len(page["ids"])
 
-    def get_chunks(self, ids: list[str]) -> dict[str, Chunk]:
-        """The chunks with these ids."""
+    def get_chunks(self, ids: list[str]) -> dict[str, tuple[Chunk, np.ndarray]]:
+        """The chunks with these ids, each with its stored vector."""
         if not ids:
             return {}
-        page = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        page = self.chunks.get(ids=ids, include=["documents", "metadatas", "embeddings"])
         return {
-            i: chunk_from_record(i, text, metadata)
-            for i, text, metadata in zip(page["ids"], page["documents"], page["metadatas"])
+            i: (chunk_from_record(i, text, metadata), np.asarray(vector, dtype=np.float32))
+            for i, text, metadata, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"])
         }
 
-    def dense_search(self, embedding: list[float], k: int) -> list[tuple[Chunk, float]]:
-        """The `k` chunks nearest to a query vector, with cosine similarity."""
+    def embedding_pages(self, batch: int = 5000) -> Iterable[tuple[list[str], np.ndarray]]:
+        """Every stored vector with its chunk's language, in pages of (languages, matrix)."""
+        offset = 0
+        while True:
+            page = self.chunks.get(include=["embeddings", "metadatas"], limit=batch, offset=offset)
+            if not page["ids"]:
+                return
+            languages = [str(m.get("language", "")) for m in page["metadatas"]]
+            yield languages, np.asarray(page["embeddings"], dtype=np.float32)
+            offset += len(page["ids"])
+
+    def dense_search(
+        self, embedding: list[float], k: int, language: str | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """The `k` chunks nearest to a query vector (optionally of one language), with cosine similarity."""
         k = min(k, max(self.count(), 1))
-        result = self.vector_store.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k))
+        where = {"language": language} if language else None
+        result = self.vector_store.query(
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=k), where=where
+        )
         hits = []
         for node, similarity in zip(result.nodes or [], result.similarities or []):
             hits.append((chunk_from_record(node.node_id, node.get_content(), node.metadata), float(similarity)))

@@ -1,0 +1,59 @@
+"""Indexes derived from the stored chunks: the bm25s index and the language centroids.
+
+They live beside the index and carry the store revision they were built from; a stale or
+missing one (a new machine, a Chroma server filled elsewhere) is rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.centering import LanguageCentroids
+from retrieval.lexical import LexicalIndex
+from retrieval.store import ChunkStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Derived:
+    """What search needs besides the vector store."""
+
+    lexical: LexicalIndex
+    centroids: LanguageCentroids
+
+
+def rebuild(store: ChunkStore, directory: Path) -> Derived:
+    """Build both from the store and save them."""
+    revision = store.revision
+    derived = Derived(
+        lexical=LexicalIndex.build(store.all_chunks(), revision),
+        centroids=LanguageCentroids.build(store.embedding_pages(), revision),
+    )
+    _save(derived, directory)
+    return derived
+
+
+def load(store: ChunkStore, directory: Path) -> Derived:
+    """The saved indexes when they match the store, otherwise freshly rebuilt ones."""
+    revision = store.revision
+    lexical = LexicalIndex.load(directory / "bm25")
+    centroids = LanguageCentroids.load(directory)
+    if lexical is None or lexical.revision != revision:
+        log.info("rebuilding the lexical index from the vector store")
+        lexical = LexicalIndex.build(store.all_chunks(), revision)
+    if centroids is None or centroids.revision != revision:
+        centroids = LanguageCentroids.build(store.embedding_pages(), revision)
+    derived = Derived(lexical=lexical, centroids=centroids)
+    _save(derived, directory)
+    return derived
+
+
+def _save(derived: Derived, directory: Path) -> None:
+    try:
+        derived.lexical.save(directory / "bm25")
+        derived.centroids.save(directory)
+    except OSError as exc:  # a read-only index still answers; it just rebuilds next time
+        log.warning("could not save derived indexes in %s: %s", directory, exc)

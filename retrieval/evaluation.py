@@ -1,0 +1,184 @@
+"""Scoring answers against a fixture question set (the schema of tests/fixtures/questions.yaml)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from retrieval.models import Answer
+from retrieval.text import contains_answer
+
+
+class FixtureError(ValueError):
+    """The question file cannot be read; the message says which item and why."""
+
+
+class Question(BaseModel):
+    """One fixture question."""
+
+    id: str
+    question: str
+    lang: str = ""
+    expected_sources: list[str] = Field(default_factory=list)
+    expected_answer: list[str] = Field(default_factory=list)
+    answerable: bool = True
+
+    @field_validator("expected_sources", "expected_answer", mode="before")
+    @classmethod
+    def _as_strings(cls, value: object) -> object:
+        """YAML reads 308 as a number and 2025-09-03 as a date: the schema wants text."""
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return value
+
+
+class QuestionResult(BaseModel):
+    """How one question was answered and judged."""
+
+    id: str
+    question: str
+    lang: str
+    answerable: bool
+    answer: str
+    abstained: bool
+    citations: list[dict[str, str]]
+    source_hit_1: bool
+    source_hit_3: bool
+    answer_in_first_quote: bool
+    answer_in_any_quote: bool
+    passed: bool
+    reasons: list[str]
+    latency_ms: float
+
+
+class Scorecard(BaseModel):
+    """Overall figures of an evaluation run."""
+
+    questions: int
+    answerable: int
+    unanswerable: int
+    source_hit_at_1: float
+    source_hit_at_3: float
+    answer_in_first_quote: float
+    answer_in_any_quote: float
+    correct_abstention: float | None
+    false_abstention: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    passed: int
+
+
+class EvalReport(BaseModel):
+    """Per-question results and the scorecard."""
+
+    scorecard: Scorecard
+    results: list[QuestionResult]
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a fixture file; raises FixtureError naming the bad item."""
+    try:
+        raw = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise FixtureError(f"cannot read questions from {path}: {exc}") from exc
+    if not isinstance(raw, list):
+        raise FixtureError(f"{path} must hold a list of questions")
+    questions = []
+    for index, item in enumerate(raw):
+        try:
+            questions.append(Question.model_validate(item))
+        except ValidationError as exc:
+            raise FixtureError(f"{path}, item {index + 1}: {exc.errors()[0]['msg']}") from exc
+    return questions
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 1)
+
+
+def judge(question: Question, answer: Answer, latency_ms: float) -> QuestionResult:
+    """Compare one answer with what the fixture expects."""
+    sources = [c.source for c in answer.citations]
+    quotes = [c.quote for c in answer.citations]
+    wanted = question.expected_answer
+    in_first = bool(quotes) and any(contains_answer(quotes[0], w) for w in wanted)
+    in_any = any(contains_answer(text, w) for text in [answer.answer, *quotes] for w in wanted)
+    hit1 = bool(sources) and sources[0] in question.expected_sources
+    hit3 = any(s in question.expected_sources for s in sources[:3])
+    reasons: list[str] = []
+    if question.answerable:
+        if answer.abstained:
+            reasons.append("abstained on an answerable question")
+        else:
+            if not hit3:
+                reasons.append(f"no expected source among {sources[:3]}")
+            if wanted and not in_any:
+                reasons.append(f"none of {wanted} in the answer or its quotes")
+    elif not answer.abstained:
+        reasons.append("answered a question the sources do not cover")
+    return QuestionResult(
+        id=question.id,
+        question=question.question,
+        lang=question.lang,
+        answerable=question.answerable,
+        answer=answer.answer,
+        abstained=answer.abstained,
+        citations=[{"source": c.source, "quote": c.quote} for c in answer.citations],
+        source_hit_1=hit1,
+        source_hit_3=hit3,
+        answer_in_first_quote=in_first,
+        answer_in_any_quote=in_any,
+        passed=not reasons,
+        reasons=reasons,
+        latency_ms=round(latency_ms, 1),
+    )
+
+
+def run_eval(
+    questions: list[Question],
+    ask: Callable[[str], Answer],
+    on_result: Callable[[QuestionResult], None] | None = None,
+) -> EvalReport:
+    """Ask every question through `ask` and score the answers."""
+    results = []
+    for question in questions:
+        started = time.perf_counter()
+        answer = ask(question.question)
+        result = judge(question, answer, (time.perf_counter() - started) * 1000)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return EvalReport(scorecard=score(results), results=results)
+
+
+def score(results: list[QuestionResult]) -> Scorecard:
+    """Aggregate per-question results into rates (over answerable or unanswerable questions)."""
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+
+    def rate(rows: list[QuestionResult], flag: Callable[[QuestionResult], bool]) -> float:
+        return round(sum(flag(r) for r in rows) / len(rows), 4) if rows else 0.0
+
+    latencies = [r.latency_ms for r in results]
+    return Scorecard(
+        questions=len(results),
+        answerable=len(answerable),
+        unanswerable=len(unanswerable),
+        source_hit_at_1=rate(answerable, lambda r: r.source_hit_1),
+        source_hit_at_3=rate(answerable, lambda r: r.source_hit_3),
+        answer_in_first_quote=rate(answerable, lambda r: r.answer_in_first_quote),
+        answer_in_any_quote=rate(answerable, lambda r: r.answer_in_any_quote),
+        correct_abstention=rate(unanswerable, lambda r: r.abstained) if unanswerable else None,
+        false_abstention=rate(answerable, lambda r: r.abstained),
+        latency_p50_ms=_percentile(latencies, 0.5),
+        latency_p95_ms=_percentile(latencies, 0.95),
+        passed=sum(r.passed for r in results),
+    )
