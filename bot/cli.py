@@ -1,0 +1,290 @@
+"""The `newsqa` command line: ingest the corpus, ask questions, chat, list sources, evaluate.
+
+Heavy modules (Chroma, llama-index, the embedder) are imported inside the commands so that
+`newsqa --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from retrieval.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
+    from retrieval.models import Answer
+
+app = typer.Typer(
+    help="Answers questions about a corpus of news articles, quoting and citing the passages it used.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+IndexDir = Annotated[
+    Path | None, typer.Option("--index-dir", help="Where the index lives [env NEWSQA_INDEX_DIR, default .newsqa].")
+]
+Corpus = Annotated[
+    Path | None, typer.Option("--corpus", help="Directory of article files [env NEWSQA_CORPUS_DIR, default seeds].")
+]
+TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one actionable line to stderr and exit."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """The configured settings with the command-line options that were given."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return get_settings().model_copy(update=given)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can act on into one line and exit code 1, never a traceback."""
+    from retrieval.engine import QuestionError
+    from retrieval.evaluation import FixtureError
+    from retrieval.loading import CorpusError
+    from retrieval.store import StoreError
+
+    try:
+        yield
+    except (CorpusError, StoreError, QuestionError, FixtureError) as exc:
+        fail(str(exc))
+    except PermissionError as exc:
+        fail(f"permission denied: {exc.filename}; pass --index-dir to a writable directory")
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Open the index once for the whole command."""
+    from retrieval.engine import Engine
+
+    with console.status("Opening the index…", spinner="dots"):
+        return Engine(settings)
+
+
+def print_answer(answer: Answer) -> None:
+    """Render an answer and its citations for the terminal."""
+    style = "yellow" if answer.abstained else "bold"
+    console.print(f"[{style}]{escape(answer.answer)}[/]")
+    if answer.note:
+        console.print(f"[dim]{escape(answer.note)}[/]")
+    for citation in answer.citations:
+        quote = escape(citation.quote)
+        if citation.highlight:
+            quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
+        published = f", {citation.published}" if citation.published else ""
+        console.print(
+            f"\n[cyan][{citation.n}][/] [bold]{escape(citation.title)}[/]"
+            f" [dim]({escape(citation.source)}{published}, score {citation.score:.3f})[/]"
+        )
+        console.print(f"    “{quote}”")
+
+
+@app.command()
+def ingest(
+    corpus: Corpus = None,
+    index_dir: IndexDir = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Drop the index and rebuild it from scratch.")] = False,
+) -> None:
+    """Read the corpus, clean and chunk the articles, embed them and store them in Chroma.
+
+    Incremental: unchanged articles are skipped, changed ones replaced, deleted ones removed.
+
+    Example: newsqa ingest --corpus seeds
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from retrieval.embeddings import build_embedder
+    from retrieval.ingest import ingest as run_ingest
+
+    settings = settings_with(corpus_dir=corpus, index_dir=index_dir)
+    started = time.perf_counter()
+    with user_errors():
+        embedder = build_embedder(settings)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            files = progress.add_task("articles", total=None)
+            chunks = progress.add_task("chunks embedded", total=None)
+
+            def on_progress(event: str, amount: int) -> None:
+                if event == "files":
+                    progress.update(files, total=amount)
+                elif event == "file":
+                    progress.advance(files, amount)
+                else:
+                    progress.advance(chunks, amount)
+
+            report = run_ingest(settings, embedder, reset=reset, progress=on_progress)
+    for skipped in report.skipped:
+        errors.print(
+            f"[yellow]warning:[/] skipped {escape(str(skipped.path))}: {escape(skipped.reason)}", soft_wrap=True
+        )
+    summary = (
+        f"Indexed {report.chunks_total} chunks from {settings.corpus_dir} into {settings.index_dir}: "
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped; "
+        f"{report.chunks_embedded} chunks embedded in {time.perf_counter() - started:.1f}s."
+    )
+    console.print(summary, soft_wrap=True)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in English, Vietnamese, Bulgarian or Russian.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    top_k: TopK = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """Answer one question with numbered, quoted citations.
+
+    Example: newsqa ask "When did Shoigu visit Pyongyang?"
+    """
+    settings = settings_with(index_dir=index_dir)
+    with user_errors():
+        engine = open_engine(settings)
+        answer = engine.ask(question, top_k=top_k)
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        print_answer(answer)
+
+
+@app.command()
+def chat(top_k: TopK = None, index_dir: IndexDir = None) -> None:
+    """Ask questions one after another; /sources lists the articles, /quit leaves.
+
+    Example: newsqa chat
+    """
+    settings = settings_with(index_dir=index_dir)
+    with user_errors():
+        engine = open_engine(settings)
+    console.print("Ask a question about the news articles. [dim]/sources, /help, /quit[/]")
+    commands: dict[str, Callable[[], None]] = {
+        "/sources": lambda: print_sources(engine.sources()),
+        "/help": lambda: console.print("Type a question and press Enter. /sources lists the articles; /quit leaves."),
+    }
+    while True:
+        try:
+            line = console.input("[bold cyan]? [/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit", "/q"):
+            return
+        if line in commands:
+            commands[line]()
+            continue
+        from retrieval.engine import QuestionError
+
+        try:
+            print_answer(engine.ask(line, top_k=top_k))
+        except QuestionError as exc:
+            errors.print(f"[yellow]{escape(str(exc))}[/]")
+        console.print()
+
+
+def print_sources(rows: list[dict[str, Any]]) -> None:
+    """A table of the indexed articles."""
+    table = Table("#", "id", "title", "lang", "published", "chunks", title="Indexed articles")
+    for n, row in enumerate(rows, start=1):
+        title = str(row.get("title", ""))
+        title = title if len(title) <= 70 else title[:69] + "…"
+        table.add_row(
+            str(n), escape(row["id"]), escape(title), str(row.get("language", "")),
+            str(row.get("published") or "—"), str(row.get("chunks", "")),
+        )
+    console.print(table)
+
+
+@app.command()
+def sources(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    index_dir: IndexDir = None,
+) -> None:
+    """List the indexed articles: id, title, language, date, chunk count.
+
+    Example: newsqa sources
+    """
+    settings = settings_with(index_dir=index_dir)
+    with user_errors():
+        rows = open_engine(settings).sources()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_sources(rows)
+
+
+@app.command(name="eval")
+def evaluate(
+    questions: Annotated[
+        Path, typer.Option("--questions", help="Fixture file (YAML) of questions and expected answers.")
+    ] = Path("tests/fixtures/questions.yaml"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+    top_k: TopK = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """Run a fixture question set and print a scorecard (hit rates, abstention, latency).
+
+    Example: newsqa eval --questions tests/fixtures/questions.yaml --json report.json
+    """
+    from rich.progress import Progress
+
+    from retrieval.evaluation import load_questions, run_eval
+
+    settings = settings_with(index_dir=index_dir)
+    with user_errors():
+        items = load_questions(questions)
+        engine = open_engine(settings)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("questions", total=len(items))
+            report = run_eval(items, lambda q: engine.ask(q, top_k=top_k), lambda _: progress.advance(task))
+    failures = [r for r in report.results if not r.passed]
+    for result in failures:
+        console.print(f"[red]✗[/] {escape(result.id)}: {escape('; '.join(result.reasons))}")
+    card = report.scorecard
+    table = Table("metric", "value", title=f"Scorecard: {questions}")
+    rows = [
+        ("questions (answerable / unanswerable)", f"{card.questions} ({card.answerable} / {card.unanswerable})"),
+        ("passed", f"{card.passed} / {card.questions}"),
+        ("source hit@1", f"{card.source_hit_at_1:.3f}"),
+        ("source hit@3", f"{card.source_hit_at_3:.3f}"),
+        ("answer in first quote", f"{card.answer_in_first_quote:.3f}"),
+        ("answer in any quote", f"{card.answer_in_any_quote:.3f}"),
+        ("correct abstention", "—" if card.correct_abstention is None else f"{card.correct_abstention:.3f}"),
+        ("false abstention", f"{card.false_abstention:.3f}"),
+        ("latency p50 / p95", f"{card.latency_p50_ms:.0f} ms / {card.latency_p95_ms:.0f} ms"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    if json_out:
+        json_out.write_text(report.model_dump_json(indent=2), "utf-8")
+        console.print(f"Full report written to {json_out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
