@@ -8,6 +8,7 @@ written only after all its chunks are, so an interrupted ingest is detected and 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -252,7 +253,9 @@ class ChunkStore:
         )
         hits = []
         for node, similarity in zip(result.nodes or [], result.similarities or []):
-            hits.append((chunk_from_record(node.node_id, node.get_content(), node.metadata), float(similarity)))
+            # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos, so undo both.
+            cosine = 1.0 + math.log(max(float(similarity), 1e-12))
+            hits.append((chunk_from_record(node.node_id, node.get_content(), node.metadata), cosine))
         return hits
 
     # --- revision marker for derived indexes (bm25) -----------------------------------------
