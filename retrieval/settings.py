@@ -48,13 +48,17 @@ class Settings(BaseSettings):
     max_question_chars: int = 2000
 
     # --- LLM (generated answers) ------------------------------------------------------------
-    llm: Literal["none", "openai"] = "none"
+    # auto: an OpenAI-compatible model when OPENAI_API_KEY or OPENAI_BASE_URL is set, else none
+    llm: Literal["auto", "none", "openai"] = "auto"
     llm_model: str = "gpt-4o-mini"
     llm_temperature: float = 0.0
     llm_timeout: float = 30.0
     llm_max_tokens: int = 400
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
+    llm_history_turns: int = 4  # chat turns a follow-up question is read against
+    llm_history_tokens: int = 800  # and at most this many (estimated) tokens of them
+    llm_multi_query: bool = False  # also search with model-written rewrites of the question (see README)
 
     # --- Chroma server mode -----------------------------------------------------------------
     chroma_host: str | None = Field(default=None, validation_alias=_alias("CHROMA_HOST"))
@@ -82,6 +86,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @property
+    def llm_provider(self) -> Literal["none", "openai"]:
+        """The generator actually used: `auto` picks openai when a key or an endpoint is configured."""
+        if self.llm == "auto":
+            has_key = bool(self.openai_api_key and self.openai_api_key.get_secret_value())
+            return "openai" if has_key or self.openai_base_url else "none"
+        return self.llm
 
     @property
     def chroma_dir(self) -> Path:
