@@ -1,0 +1,223 @@
+"""Answers as Telegram HTML: escaped, cited, and split into valid messages under Telegram's limit.
+
+Every rendered message is checked with the fake Bot API server's HTML parser, which refuses what
+Telegram refuses (unknown tags, unbalanced tags, bare `<` or `&`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.formatting import (
+    MESSAGE_LIMIT,
+    Passage,
+    escape,
+    render_answer,
+    render_citation,
+    render_passage,
+    render_sources,
+    render_welcome,
+    shorten,
+    split_html,
+    utf16_len,
+)
+from retrieval.models import Answer, Citation
+from tests.fakes.telegram_server import HTMLError, parse_html
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SHOIGU = SEEDS / "001_309902524711f206.txt"
+
+
+def seed_text(path: Path = SHOIGU) -> str:
+    return path.read_text("utf-8")
+
+
+def citation_at(n: int, path: Path, needle: str, highlight: str | None = None) -> Citation:
+    """A citation quoting the paragraph of a seed file that contains `needle`, offsets included."""
+    text = seed_text(path)
+    at = text.index(needle)
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    title = text.split("\n\n")[6].strip() if path == SHOIGU else path.stem
+    return Citation(n=n, source=path.name, title=title, quote=text[start:end], score=1.0,
+                    start=start, end=end, highlight=highlight)
+
+
+def words(text: str) -> str:
+    """Text with all whitespace removed: what must survive splitting unchanged."""
+    return "".join(text.split())
+
+
+def test_escape_makes_markup_characters_literal() -> None:
+    assert parse_html(escape("(DS&PL) <b>not bold</b> 3 > 2")) == "(DS&PL) <b>not bold</b> 3 > 2"
+
+
+def test_citation_quote_is_exact_source_text_in_a_blockquote() -> None:
+    citation = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
+    html = render_citation(citation)
+    assert "<blockquote>" in html
+    assert citation.quote in parse_html(html)
+    assert seed_text()[citation.start : citation.end] in parse_html(html)
+
+
+def test_citation_marks_the_answering_span_bold() -> None:
+    html = render_citation(citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7"))
+    quote = re.search(r"<blockquote>(.*)</blockquote>", html, re.S).group(1)
+    assert "<b>ngày 27/7</b>" in quote
+
+
+def test_citation_names_title_and_source_file() -> None:
+    citation = citation_at(2, SHOIGU, "Đáp lại")
+    text = parse_html(render_citation(citation))
+    assert text.startswith("[2] Tổng thống Nga Putin gửi thư cho lãnh đạo Triều Tiên Kim Jong-un")
+    assert SHOIGU.name in text
+
+
+def test_source_text_with_ampersand_and_angle_brackets_still_parses() -> None:
+    text = seed_text()
+    at = text.index("(DS&PL)")
+    citation = Citation(n=1, source="a<b>&c.txt", title="Tom & Jerry <script>", quote=text[at : at + 60],
+                        score=1.0, start=at, end=at + 60, highlight="&PL")
+    rendered = parse_html(render_citation(citation))
+    assert "(DS&PL)" in rendered
+    assert "a<b>&c.txt" in rendered and "Tom & Jerry <script>" in rendered
+
+
+def test_answer_is_followed_by_its_numbered_citations() -> None:
+    first = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
+    second = citation_at(2, SHOIGU, "Đáp lại")
+    answer = Answer(question="When did Shoigu visit Pyongyang?", answer=f"ngày 27/7 — “{first.quote}” [1]",
+                    abstained=False, citations=[first, second])
+    text = parse_html(render_answer(answer))
+    assert text.startswith("ngày 27/7 — “")
+    assert text.index("[1] ") < text.index("[2] ")
+    assert render_answer(answer).startswith("<b>ngày 27/7</b> — “")
+
+
+def test_abstention_is_italic_without_citations() -> None:
+    answer = Answer(question="Who won the 1998 World Cup?", answer="The sources don't say.", abstained=True)
+    assert render_answer(answer) == "<i>The sources don't say.</i>"
+
+
+def test_note_is_shown_under_the_answer() -> None:
+    note = "model timed out; extractive answer shown"
+    answer = Answer(question="q", answer="a", abstained=False, note=note)
+    assert parse_html(render_answer(answer)) == f"a\n{note}"
+
+
+def test_user_text_in_an_answer_is_escaped() -> None:
+    answer = Answer(question="<i>", answer="x < y & <b>z</b>", abstained=False, mode="llm")
+    assert parse_html(render_answer(answer)) == "x < y & <b>z</b>"
+
+
+def test_short_message_is_not_split() -> None:
+    html = render_citation(citation_at(1, SHOIGU, "ngày 27/7"))
+    assert split_html(html) == [html]
+
+
+def all_seed_paragraphs() -> list[str]:
+    texts = [seed_text(path) for path in sorted(SEEDS.glob("*.txt"))]
+    return [p.strip() for text in texts for p in text.split("\n\n") if p.strip()]
+
+
+def test_long_message_splits_on_paragraphs_into_valid_parts() -> None:
+    paragraphs = all_seed_paragraphs()
+    html = "\n\n".join(f"<b>{i}.</b> <blockquote>{escape(p)}</blockquote>" for i, p in enumerate(paragraphs))
+    assert utf16_len(parse_html(html)) > 2 * MESSAGE_LIMIT
+    parts = split_html(html)
+    assert len(parts) >= 3
+    for part in parts:
+        assert utf16_len(part) <= MESSAGE_LIMIT
+        parse_html(part)
+    assert words("".join(parse_html(p) for p in parts)) == words(parse_html(html))
+    # each cut falls between paragraphs: no part ends inside a paragraph's text
+    for part in parts[:-1]:
+        assert part.endswith("</blockquote>")
+
+
+def test_one_huge_quote_splits_at_sentence_ends_with_tags_reopened() -> None:
+    article = " ".join(" ".join(p.split()) for p in all_seed_paragraphs() if len(p) > 150)
+    html = f"<b>[1]</b> <b>Everything</b>\n<blockquote>{escape(article)}</blockquote>"
+    parts = split_html(html)
+    assert len(parts) >= 3
+    for part in parts:
+        assert utf16_len(part) <= MESSAGE_LIMIT
+        parse_html(part)
+    for part in parts[1:]:
+        assert part.startswith("<blockquote>")
+    for part in parts[:-1]:
+        assert re.search(r"[.!?…][\"”»)]*</blockquote>$", part), part[-80:]
+    assert words("".join(parse_html(p) for p in parts)) == words(parse_html(html))
+
+
+def test_text_without_spaces_is_cut_hard_but_still_valid() -> None:
+    html = f"<code>{'x' * 10_000}</code>"
+    parts = split_html(html)
+    assert all(utf16_len(p) <= MESSAGE_LIMIT and parse_html(p) for p in parts)
+    assert "".join(parse_html(p) for p in parts) == "x" * 10_000
+
+
+def test_limit_counts_emoji_as_two_units() -> None:
+    html = "<b>" + "😀 " * 2000 + "</b>"
+    assert len(html) < MESSAGE_LIMIT < utf16_len(html)
+    parts = split_html(html)
+    assert len(parts) == 2
+    assert all(utf16_len(parse_html(p)) <= MESSAGE_LIMIT for p in parts)
+
+
+@pytest.mark.parametrize("limit", [200, 777, 4096])
+def test_every_part_is_valid_at_any_limit(limit: int) -> None:
+    rows = [{"id": f"{i:03d}_{'&<>'[i % 3]}.txt", "title": p[:150], "language": "vi", "published": None}
+            for i, p in enumerate(all_seed_paragraphs())]
+    parts = split_html(render_sources(rows), limit)
+    for part in parts:
+        assert utf16_len(part) <= limit
+        parse_html(part)
+    assert words("".join(parse_html(p) for p in parts)) == words(parse_html(render_sources(rows)))
+
+
+def test_checker_rejects_broken_html() -> None:
+    # the fake server's parser is the oracle for the tests above; it must actually refuse bad HTML
+    for bad in ("<b>open", "a & b", "<b><i>x</b></i>", "<div>x</div>", "1 < 2"):
+        with pytest.raises(HTMLError):
+            parse_html(bad)
+
+
+def test_sources_lists_number_title_language_and_date() -> None:
+    rows = [
+        {"id": "002_80e1ee0b42e500dd.txt", "title": "Путин и Ким Чен-ун проведоха разговори",
+         "language": "bg", "published": "2025-09-03"},
+        {"id": "001_309902524711f206.txt", "title": "Tổng thống Nga Putin gửi thư", "language": "vi",
+         "published": None},
+    ]
+    text = parse_html(render_sources(rows))
+    assert "1. Путин и Ким Чен-ун проведоха разговори\n    bg · 2025-09-03 · 002_80e1ee0b42e500dd.txt" in text
+    assert "2. Tổng thống Nga Putin gửi thư\n    vi · undated · 001_309902524711f206.txt" in text
+
+
+def test_welcome_counts_articles_and_names_languages() -> None:
+    rows = [{"language": "vi"}, {"language": "bg"}, {"language": "vi"}]
+    examples = ["When did Shoigu visit Pyongyang?", "Кога?", "third"]
+    text = parse_html(render_welcome(rows, examples, "newsqa_bot"))
+    assert "3 news articles in Vietnamese, Bulgarian" in text
+    assert "When did Shoigu visit Pyongyang?" in text and "Кога?" in text
+    assert "third" not in text
+
+
+def test_passage_bolds_the_quoted_sentences() -> None:
+    passage = Passage(title="T & T", source="s.txt", text="Before. The quote <here>. After.", quote_start=8,
+                      quote_end=25)
+    html = render_passage(3, passage)
+    assert "<b>The quote &lt;here&gt;.</b>" in html
+    assert parse_html(html) == "[3] T & T\ns.txt\nBefore. The quote <here>. After."
+
+
+def test_shorten_cuts_long_titles_on_a_word() -> None:
+    title = "Руският президент Владимир Путин и севернокорейският държавен ръководител Ким Чен-ун проведоха"
+    short = shorten(title, 40)
+    assert len(short) <= 40 and short.endswith("…")
+    assert title.startswith(short[:-1])
+    assert shorten("Short title") == "Short title"
