@@ -78,6 +78,21 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_alias("ALLOWED_CHAT_IDS")
     )
     rate_limit_per_minute: int = 10
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
+    )
+    # shown by the bot's /start; `|`-separated in the environment
+    example_questions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["When did Shoigu visit Pyongyang?", "Кога Шойгу посети Пхенян?"]
+    )
+
+    @field_validator("example_questions", mode="before")
+    @classmethod
+    def _split_questions(cls, value: object) -> object:
+        """Accept `first question|second question` as well as a JSON list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split("|") if part.strip()]
+        return value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
