@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
@@ -16,7 +18,12 @@ from retrieval.search import SearchParams, Searcher
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, IndexMissingError
 
+if TYPE_CHECKING:
+    from retrieval.generation import Generator, History
+
 log = logging.getLogger(__name__)
+
+Mode = Literal["auto", "extractive", "llm"]
 
 
 class QuestionError(ValueError):
@@ -43,6 +50,7 @@ class Engine:
             self.store, self.derived, self.embedder, search_params or SearchParams(candidates=settings.candidates)
         )
         self.abstain_params = abstain_params or AbstainParams()
+        self._generator: Generator | None = None
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""
@@ -59,11 +67,52 @@ class Engine:
         hits, _ = self.searcher.search(self.check_question(question), top_k or self.settings.top_k)
         return hits
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer a question from the index with numbered citations, or abstain."""
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        mode: Mode | None = None,
+        history: History | None = None,
+    ) -> Answer:
+        """Answer a question from the index with numbered citations, or abstain. `mode` llm (or auto
+        with a model configured) generates the answer; `history` lets a follow-up be understood."""
         question = self.check_question(question)
+        if self.answer_mode(mode) == "llm":
+            return self.generator.answer(question, top_k or self.settings.top_k, history)
         hits, _ = self.searcher.search(question, top_k or self.settings.top_k)
         return extractive_answer(question, hits, self.abstain_params)
+
+    async def astream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        mode: Mode | None = None,
+        history: History | None = None,
+    ) -> AsyncIterator[str | Answer]:
+        """Like `ask`, but yields the answer text as it arrives, then the final checked Answer."""
+        question = self.check_question(question)
+        if self.answer_mode(mode) == "llm":
+            async for item in self.generator.astream(question, top_k or self.settings.top_k, history):
+                yield item
+            return
+        answer = await asyncio.to_thread(self.ask, question, top_k, "extractive")
+        yield answer.answer
+        yield answer
+
+    def answer_mode(self, mode: Mode | None = None) -> Literal["extractive", "llm"]:
+        """The mode a question is answered in: auto means llm when a model is configured."""
+        if mode in (None, "auto"):
+            return "extractive" if self.settings.llm_provider == "none" else "llm"
+        return "llm" if mode == "llm" else "extractive"
+
+    @property
+    def generator(self) -> Generator:
+        """The generated-answer pipeline, built on first use (imports the model client only then)."""
+        if self._generator is None:
+            from retrieval.generation import Generator
+
+            self._generator = Generator.from_settings(self.settings, self.searcher, self.abstain_params)
+        return self._generator
 
     def sources(self) -> list[dict[str, Any]]:
         """The indexed articles: id, title, language, published date, chunk count."""
