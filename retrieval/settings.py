@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_alias("ALLOWED_CHAT_IDS")
     )
     rate_limit_per_minute: int = 10
+    telegram_timeout: float = 10.0  # seconds before one Bot API call is given up
     telegram_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
     )
