@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -41,6 +42,24 @@ Corpus = Annotated[
     Path | None, typer.Option("--corpus", help="Directory of article files [env NEWSQA_CORPUS_DIR, default seeds].")
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
+
+
+class AnswerMode(str, Enum):
+    """How answers are written."""
+
+    auto = "auto"
+    extractive = "extractive"
+    llm = "llm"
+
+
+ModeOption = Annotated[
+    AnswerMode,
+    typer.Option(
+        "--mode",
+        help="llm: a model writes the answer from the quotes (OPENAI_API_KEY / OPENAI_BASE_URL); "
+        "extractive: quotes only, offline; auto: llm when a model is configured.",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -151,15 +170,16 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
     top_k: TopK = None,
     index_dir: IndexDir = None,
+    mode: ModeOption = AnswerMode.auto,
 ) -> None:
     """Answer one question with numbered, quoted citations.
 
-    Example: newsqa ask "When did Shoigu visit Pyongyang?"
+    Example: newsqa ask "When did Shoigu visit Pyongyang?"   (--mode extractive: offline quotes only)
     """
     settings = settings_with(index_dir=index_dir)
     with user_errors():
         engine = open_engine(settings)
-        answer = engine.ask(question, top_k=top_k)
+        answer = engine.ask(question, top_k=top_k, mode=mode.value)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
@@ -167,18 +187,26 @@ def ask(
 
 
 @app.command()
-def chat(top_k: TopK = None, index_dir: IndexDir = None) -> None:
-    """Ask questions one after another; /sources lists the articles, /quit leaves.
+def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto) -> None:
+    """Ask questions one after another; with a model, follow-ups ("and when was that?") are read
+    against the last few turns. /sources lists the articles, /new forgets the conversation, /quit leaves.
 
     Example: newsqa chat
     """
+    from retrieval.generation import History
+
     settings = settings_with(index_dir=index_dir)
     with user_errors():
         engine = open_engine(settings)
-    console.print("Ask a question about the news articles. [dim]/sources, /help, /quit[/]")
+    history = History.from_settings(settings)
+    console.print("Ask a question about the news articles. [dim]/sources, /new, /help, /quit[/]")
     commands: dict[str, Callable[[], None]] = {
         "/sources": lambda: print_sources(engine.sources()),
-        "/help": lambda: console.print("Type a question and press Enter. /sources lists the articles; /quit leaves."),
+        "/new": history.clear,
+        "/help": lambda: console.print(
+            "Type a question and press Enter. /sources lists the articles; /new starts a new conversation; "
+            "/quit leaves."
+        ),
     }
     while True:
         try:
@@ -196,7 +224,11 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None) -> None:
         from retrieval.engine import QuestionError
 
         try:
-            print_answer(engine.ask(line, top_k=top_k))
+            answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
+            if answer.question != line:
+                console.print(f"[dim](read as: {escape(answer.question)})[/]")
+            print_answer(answer)
+            history.add(answer)
         except QuestionError as exc:
             errors.print(f"[yellow]{escape(str(exc))}[/]")
         console.print()
@@ -241,10 +273,12 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
     top_k: TopK = None,
     index_dir: IndexDir = None,
+    mode: ModeOption = AnswerMode.auto,
 ) -> None:
     """Run a fixture question set and print a scorecard (hit rates, abstention, latency).
 
     Example: newsqa eval --questions tests/fixtures/questions.yaml --json report.json
+    Generated answers, same scorecard: newsqa eval --mode llm
     """
     from rich.progress import Progress
 
@@ -256,7 +290,13 @@ def evaluate(
         engine = open_engine(settings)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("questions", total=len(items))
-            report = run_eval(items, lambda q: engine.ask(q, top_k=top_k), lambda _: progress.advance(task))
+            answers: list[Answer] = []
+
+            def ask_one(question: str) -> Answer:
+                answers.append(engine.ask(question, top_k=top_k, mode=mode.value))
+                return answers[-1]
+
+            report = run_eval(items, ask_one, lambda _: progress.advance(task))
     failures = [r for r in report.results if not r.passed]
     for result in failures:
         console.print(f"[red]✗[/] {escape(result.id)}: {escape('; '.join(result.reasons))}")
@@ -276,9 +316,30 @@ def evaluate(
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if engine.answer_mode(mode.value) == "llm":
+        print_generation_summary(answers, settings)
     if json_out:
         json_out.write_text(report.model_dump_json(indent=2), "utf-8")
         console.print(f"Full report written to {json_out}")
+
+
+def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
+    """Say which model the scorecard measured and how many answers it actually wrote."""
+    from collections import Counter
+
+    from retrieval.llm import describe_llm
+
+    generated = sum(a.mode == "llm" for a in answers)
+    gated = sum(a.mode == "extractive" and a.abstained and not a.note for a in answers)
+    notes = Counter(a.note for a in answers if a.mode == "extractive" and a.note)
+    console.print(
+        f"Answers by {escape(describe_llm(settings))}: {generated} generated, "
+        f"{gated} abstained before asking the model (weak passages), "
+        f"{sum(notes.values())} fell back to extractive.",
+        soft_wrap=True,
+    )
+    for note, count in notes.most_common():
+        console.print(f"  [dim]{count} × {escape(note)}[/]", soft_wrap=True)
 
 
 def main() -> None:
