@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
+
+from retrieval.settings import Settings
 
 MESSAGE_LIMIT = 4096
 BOT_USER = {"id": 424242, "is_bot": True, "first_name": "NewsQA", "username": "newsqa_test_bot"}
@@ -161,6 +164,7 @@ class FakeTelegram:
         self.calls: list[tuple[str, dict[str, Any], int]] = []  # (method, params, HTTP status)
         self.faults: list[Fault] = []
         self.chats: dict[int, dict[str, Any]] = {}
+        self.webhook: dict[str, Any] | None = None
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -191,6 +195,11 @@ class FakeTelegram:
         """Close the listening socket and any open long polls."""
         if self._runner:
             await self._runner.cleanup()
+
+    def settings_for(self, base: Settings, **overrides: Any) -> Settings:
+        """`base` with the token and Bot API URL of this server (and any other overrides)."""
+        connection = {"telegram_bot_token": SecretStr(self.token), "telegram_base_url": self.base_url}
+        return base.model_copy(update={**connection, **overrides})
 
     # --- putting updates in -----------------------------------------------------------------
 
@@ -363,6 +372,11 @@ class FakeTelegram:
                 "supports_inline_queries": False}
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        return True
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = params
         return True
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:
