@@ -2,6 +2,13 @@
 
 Incremental and idempotent: an article whose fingerprint is already recorded is not touched,
 a changed one has exactly its chunks replaced, a deleted one has them removed.
+
+Streaming: files are read one at a time; chunks from consecutive articles share embedding
+batches and Chroma writes, so memory holds at most one write batch plus one article.
+
+Resumable: an article is recorded (with its fingerprint) only after its last chunk is stored,
+and an article about to be (re)written first loses whatever chunks a killed run left of it. So
+a run killed at any point, then run again, ends with the same index as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -10,15 +17,16 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from retrieval import derived
 from retrieval.chunking import chunk_article
 from retrieval.cleaning import clean
 from retrieval.embeddings import embedder_identity
-from retrieval import derived
-from retrieval.loading import RawDocument, Skipped, corpus_files, read_document
-from retrieval.models import Chunk
+from retrieval.loading import Skipped, corpus_files, decode_document, digest_bytes, document_id, read_bytes
+from retrieval.models import Article, Chunk
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore
 
@@ -46,38 +54,79 @@ class IngestReport:
         return bool(self.added or self.updated or self.removed)
 
 
-def _embed_chunks(
-    chunks: list[Chunk], embedder: BaseEmbedding, batch: int, progress: Progress | None
-) -> list[list[float]]:
-    vectors: list[list[float]] = []
-    for i in range(0, len(chunks), batch):
-        part = chunks[i : i + batch]
-        vectors.extend(embedder.get_text_embedding_batch([c.text for c in part]))
-        if progress:
-            progress("chunks", len(part))
-    return vectors
+@dataclass
+class _OpenArticle:
+    """An article whose chunks are on their way to Chroma, and what to record once they are all there."""
+
+    fingerprint: str
+    facts: dict[str, Any]
+    unwritten: int
 
 
-def _ingest_document(
-    store: ChunkStore, document: RawDocument, settings: Settings, embedder: BaseEmbedding,
-    progress: Progress | None,
-) -> int:
-    """Replace one article's chunks; returns how many were embedded (0 when nothing survives cleaning)."""
-    article = clean(document)
-    store.remove_article(document.id)
-    if article is None:
-        return 0
-    chunks = chunk_article(article, max_chars=settings.chunk_chars)
-    vectors = _embed_chunks(chunks, embedder, settings.embed_batch_size, progress)
-    store.add_chunks(chunks, vectors, document.fingerprint)
-    # Written last: only an article whose chunks are all stored counts as ingested.
-    store.mark_article(
-        article.id,
-        document.fingerprint,
-        {"title": article.title, "language": article.language, "published": article.published,
-         "chunks": len(chunks), "path": article.path},
-    )
-    return len(chunks)
+class ChunkWriter:
+    """Embeds chunks in batches across articles and writes them to the store in batches; an
+    article is recorded as ingested as soon as its last chunk is written."""
+
+    def __init__(
+        self, store: ChunkStore, embedder: BaseEmbedding, embed_batch: int, write_batch: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.embed_batch = max(embed_batch, 1)
+        self.write_batch = max(min(write_batch, store.max_batch_size), 1)
+        self.progress = progress
+        self.embedded = 0
+        self._to_embed: list[Chunk] = []
+        self._to_write: list[tuple[Chunk, list[float]]] = []
+        self._open: dict[str, _OpenArticle] = {}
+
+    def add(self, article: Article, chunks: list[Chunk]) -> None:
+        """Queue one article's chunks (the article must not be queued already)."""
+        facts = {
+            "title": article.title, "language": article.language, "published": article.published,
+            "chunks": len(chunks), "path": article.path,
+        }
+        self._open[article.id] = _OpenArticle(article.fingerprint, facts, len(chunks))
+        self._to_embed.extend(chunks)
+        while len(self._to_embed) >= self.embed_batch:
+            self._embed(self.embed_batch)
+        if not chunks:
+            self._record_finished()
+
+    def flush(self) -> None:
+        """Embed and write everything queued, and record the articles it completes."""
+        while self._to_embed:
+            self._embed(self.embed_batch)
+        self._write()
+
+    def _embed(self, size: int) -> None:
+        batch, self._to_embed = self._to_embed[:size], self._to_embed[size:]
+        vectors = self.embedder.get_text_embedding_batch([chunk.text for chunk in batch])
+        self._to_write.extend(zip(batch, vectors, strict=True))
+        self.embedded += len(batch)
+        if self.progress:
+            self.progress("chunks", len(batch))
+        if len(self._to_write) >= self.write_batch:
+            self._write()
+
+    def _write(self) -> None:
+        while self._to_write:
+            batch, self._to_write = self._to_write[: self.write_batch], self._to_write[self.write_batch :]
+            chunks = [chunk for chunk, _ in batch]
+            fingerprints = [self._open[chunk.article_id].fingerprint for chunk in chunks]
+            self.store.add_chunks(chunks, [vector for _, vector in batch], fingerprints)
+            for chunk in chunks:
+                self._open[chunk.article_id].unwritten -= 1
+        self._record_finished()
+
+    def _record_finished(self) -> None:
+        finished = [(key, a.fingerprint, a.facts) for key, a in self._open.items() if a.unwritten == 0]
+        if finished:
+            # Written after the chunks: only an article whose chunks are all stored counts as ingested.
+            self.store.mark_articles(finished)
+            for article_id, _, _ in finished:
+                del self._open[article_id]
 
 
 def ingest(
@@ -90,33 +139,56 @@ def ingest(
         shutil.rmtree(settings.derived_dir, ignore_errors=True)
     store = ChunkStore.open(settings, embedder_identity(embedder), _dimension(embedder), create=True)
     known = store.article_fingerprints()
+    writer = ChunkWriter(store, embedder, settings.embed_batch_size, settings.write_batch_size, progress)
     report = IngestReport()
     seen: set[str] = set()
+    dirty = False
     if progress:
         progress("files", len(files))
 
     for path in files:
-        document = read_document(path, settings.corpus_dir)
-        if isinstance(document, Skipped):
-            report.skipped.append(document)
-            # A file that exists but cannot be read keeps whatever was indexed from it before.
-            seen.add(path.relative_to(settings.corpus_dir).as_posix())
+        article_id = document_id(path, settings.corpus_dir)
+        # A file that exists but cannot be read keeps whatever was indexed from it before.
+        seen.add(article_id)
+        data = read_bytes(path)
+        if isinstance(data, Skipped):
+            report.skipped.append(data)
+        elif known.get(article_id) == digest_bytes(data):
+            report.unchanged.append(article_id)  # decided from the bytes alone: nothing is parsed
         else:
-            seen.add(document.id)
-            previous = known.get(document.id)
-            if previous == document.fingerprint:
-                report.unchanged.append(document.id)
+            document = decode_document(path, settings.corpus_dir, data)
+            if isinstance(document, Skipped):
+                report.skipped.append(document)
             else:
-                report.chunks_embedded += _ingest_document(store, document, settings, embedder, progress)
-                (report.updated if previous is not None else report.added).append(document.id)
+                article = clean(document)
+                previous = known.get(article_id)
+                if article is None:
+                    report.skipped.append(Skipped(path, "has no article text left after cleaning"))
+                if article is not None or previous is not None or store.has_chunks(article_id):
+                    if not dirty:
+                        # Derived indexes built from here on must not pass for ones of the old content.
+                        store.bump_revision()
+                        dirty = True
+                    # Also clears whatever a killed run left of this article.
+                    store.clear_article(article_id)
+                if article is not None:
+                    writer.add(article, chunk_article(article, max_chars=settings.chunk_chars))
+                    (report.updated if previous is not None else report.added).append(article_id)
+                elif previous is not None:
+                    report.removed.append(article_id)
         if progress:
             progress("file", 1)
+    writer.flush()
+    report.chunks_embedded = writer.embedded
 
     for article_id in sorted(set(known) - seen):
+        if not dirty:
+            store.bump_revision()
+            dirty = True
         store.remove_article(article_id)
         report.removed.append(article_id)
 
-    if report.changed:
+    if dirty:
         store.bump_revision()
         derived.rebuild(store, settings.derived_dir)
     else:

@@ -1,16 +1,24 @@
-"""Reading the corpus directory: which files are articles, and their text exactly as stored."""
+"""Reading the corpus directory tree: which files are articles, and the text each one contributes.
+
+`.txt` and `.md` files are indexed exactly as stored, so every quote is a slice of the file.
+`.html` pages are reduced to their main text by trafilatura (menus, footers and scripts go);
+quotes from them are slices of that extracted text.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt",)
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
 
 
 class CorpusError(Exception):
@@ -19,16 +27,17 @@ class CorpusError(Exception):
 
 @dataclass(frozen=True)
 class RawDocument:
-    """A file's decoded text with its stable id (path relative to the corpus directory)."""
+    """A file's text with its stable id (path relative to the corpus directory)."""
 
     id: str
     path: Path
     text: str
+    digest: str | None = None  # hash of the file's bytes, when read from disk
 
     @property
     def fingerprint(self) -> str:
-        """A content hash: the same text always gives the same fingerprint."""
-        return hashlib.sha1(self.text.encode("utf-8")).hexdigest()[:16]
+        """A content hash: the same file always gives the same fingerprint."""
+        return self.digest or digest_bytes(self.text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -39,35 +48,88 @@ class Skipped:
     reason: str
 
 
+def digest_bytes(data: bytes) -> str:
+    """The fingerprint of a file's bytes (for a BOM-less UTF-8 file, that of its text)."""
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def document_id(path: Path, corpus_dir: Path) -> str:
+    """An article's id: its path below the corpus directory, with forward slashes."""
+    return path.relative_to(corpus_dir).as_posix()
+
+
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The article files under `corpus_dir`, sorted; raises CorpusError when there are none."""
+    """The article files anywhere under `corpus_dir` (hidden ones skipped), in a stable order;
+    raises CorpusError when there are none."""
     if not corpus_dir.exists():
-        raise CorpusError(f"corpus directory {corpus_dir} does not exist; pass --corpus DIR or set NEWSQA_CORPUS_DIR")
+        raise CorpusError(
+            f"corpus directory {corpus_dir} does not exist; pass --corpus DIR or set NEWSQA_CORPUS_DIR"
+        )
     if not corpus_dir.is_dir():
         raise CorpusError(f"{corpus_dir} is not a directory; pass --corpus DIR with the article files")
-    files = sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files: list[Path] = []
+    for root, dirs, names in os.walk(corpus_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files.extend(
+            Path(root, name) for name in names if not name.startswith(".") and name.lower().endswith(SUFFIXES)
+        )
     if not files:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"no {kinds} files in {corpus_dir}; put the articles there or pass --corpus DIR")
-    return files
+    return sorted(files, key=lambda p: document_id(p, corpus_dir))
+
+
+def read_bytes(path: Path) -> bytes | Skipped:
+    """A file's bytes, or Skipped when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return Skipped(path, f"cannot be read ({exc.strerror or exc})")
 
 
 def read_document(path: Path, corpus_dir: Path) -> RawDocument | Skipped:
-    """Decode one file as UTF-8, refusing binary files rather than indexing garbage."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return Skipped(path, f"cannot be read ({exc.strerror or exc})")
+    """Read and decode one article file."""
+    data = read_bytes(path)
+    return data if isinstance(data, Skipped) else decode_document(path, corpus_dir, data)
+
+
+def decode_document(path: Path, corpus_dir: Path, data: bytes) -> RawDocument | Skipped:
+    """Turn a file's bytes into its article text, refusing binary or undecodable files."""
     if b"\x00" in data[:8192]:
         return Skipped(path, "looks binary (contains NUL bytes)")
-    try:
-        # newline="" semantics: keep \r\n as is so offsets match the file byte-for-character.
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return Skipped(path, f"is not UTF-8 (byte {exc.start}); convert it with iconv")
+    if path.suffix.lower() in HTML_SUFFIXES:
+        text = html_main_text(data)
+        if text is None:
+            return Skipped(path, "has no article text that could be extracted from the HTML")
+    else:
+        try:
+            # Line ends stay as they are so that offsets match the file character for character.
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return Skipped(path, f"is not UTF-8 (byte {exc.start}); convert it with iconv")
     if not text.strip():
         return Skipped(path, "is empty")
-    return RawDocument(id=path.relative_to(corpus_dir).as_posix(), path=path, text=text)
+    return RawDocument(id=document_id(path, corpus_dir), path=path, text=text, digest=digest_bytes(data))
+
+
+def html_main_text(data: bytes) -> str | None:
+    """The headline, publication date and main text of an HTML page (None when it has none)."""
+    import trafilatura
+
+    extracted = trafilatura.bare_extraction(
+        data, with_metadata=True, include_comments=False, include_tables=False, include_images=False
+    )
+    if extracted is None or not (extracted.text or "").strip():
+        return None
+    body = extracted.text.strip()
+    title = (extracted.title or "").strip()
+    lines = []
+    if extracted.date:
+        # First line, where the cleaning rules read a date (and then drop the line from the body).
+        lines.append(f"date {extracted.date[:10]}")
+    if title and not body.startswith(title):
+        lines.append(title)
+    return "\n".join([*lines, body])
 
 
 def iter_documents(corpus_dir: Path) -> Iterator[RawDocument | Skipped]:

@@ -1,17 +1,19 @@
-"""Chunks in Chroma, through llama-index's `ChromaVectorStore`.
+"""Chunks in Chroma, through llama-index's `ChromaVectorStore`; embedded on disk or on a server.
 
 Two collections: `<name>` holds one record per chunk (vector, text, metadata); `<name>_articles`
 holds one record per fully ingested article with its fingerprint. An article's record is
-written only after all its chunks are, so an interrupted ingest is detected and redone.
+written only after all its chunks are, and removed only after they are, so an ingest killed at
+any point is detected and redone by the next run.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -20,6 +22,8 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from retrieval.models import Chunk, Sentence
 from retrieval.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StoreError(Exception):
@@ -30,6 +34,59 @@ class IndexMissingError(StoreError):
     """There is no index yet."""
 
 
+def server_address(settings: Settings) -> str:
+    """The Chroma server as a URL (no credentials), for messages."""
+    scheme = "https" if settings.chroma_ssl else "http"
+    return f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    # chromadb turns a refused first connection into a bare ValueError with this text.
+    return isinstance(exc, httpx.TransportError) or (
+        isinstance(exc, ValueError) and "could not connect to a chroma server" in str(exc).lower()
+    )
+
+
+def _server_error(exc: BaseException, address: str, doing: str) -> StoreError | None:
+    """One actionable line for a failure to talk to a Chroma server, or None when it is not one."""
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    if _is_connection_error(exc):
+        return StoreError(
+            f"cannot reach the Chroma server at {address} while {doing} ({exc.__class__.__name__}); "
+            "start it (chroma run --host HOST --port PORT) or unset CHROMA_HOST"
+        )
+    if isinstance(exc, (AuthorizationError, ChromaAuthError)):
+        return StoreError(
+            f"the Chroma server at {address} refused the credentials while {doing}; "
+            "check CHROMA_AUTH_TOKEN and CHROMA_AUTH_TOKEN_TRANSPORT_HEADER"
+        )
+    return None
+
+
+def _remote(doing: str) -> Callable[[F], F]:
+    """Report a lost or refusing Chroma server as one StoreError line naming it."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(self: ChunkStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                error = _server_error(exc, self.address, doing) if self.address else None
+                if error is None:
+                    raise
+                raise error from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def build_client(settings: Settings, create: bool) -> Any:
     """A Chroma client: `HttpClient` when `CHROMA_HOST` is set, else a `PersistentClient` on disk."""
     import chromadb
@@ -37,10 +94,13 @@ def build_client(settings: Settings, create: bool) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
+        address = server_address(settings)
         headers = {}
         if settings.chroma_auth_token:
-            headers["Authorization"] = f"Bearer {settings.chroma_auth_token.get_secret_value()}"
-        where = f"{settings.chroma_host}:{settings.chroma_port}"
+            token = settings.chroma_auth_token.get_secret_value()
+            headers[settings.chroma_auth_header] = (
+                f"Bearer {token}" if settings.chroma_auth_header == "Authorization" else token
+            )
         try:
             return chromadb.HttpClient(
                 host=settings.chroma_host,
@@ -49,11 +109,15 @@ def build_client(settings: Settings, create: bool) -> Any:
                 headers=headers or None,
                 settings=chroma_settings,
             )
-        except Exception as exc:  # chromadb raises bare ValueError/ConnectError variants
-            raise StoreError(
-                f"cannot reach the Chroma server at {where} ({exc.__class__.__name__}); "
-                "start it (chroma run) or unset CHROMA_HOST"
-            ) from exc
+        except Exception as exc:
+            error = _server_error(exc, address, "connecting")
+            if error is None:
+                # Something answered, but not as a Chroma server would (its reply may be a whole page).
+                error = StoreError(
+                    f"the server at {address} did not answer as a Chroma server ({exc.__class__.__name__}); "
+                    "check CHROMA_HOST and CHROMA_PORT"
+                )
+            raise error from exc
     path = settings.chroma_dir
     if not create and not path.exists():
         raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
@@ -114,145 +178,222 @@ def chunk_from_record(chunk_id: str, text: str, metadata: dict[str, Any]) -> Chu
 
 def _sentences_in(text: str, spans: list[list[int]]) -> list[Sentence]:
     return [
-        Sentence(start=start, end=end, text=text[rel : rel + end - start], offset=rel) for start, end, rel in spans
+        Sentence(start=start, end=end, text=text[rel : rel + end - start], offset=rel)
+        for start, end, rel in spans
     ]
 
 
 class ChunkStore:
     """The chunk collection and the article registry of one index."""
 
-    def __init__(self, client: Any, name: str, embedder_id: str, dimension: int, create: bool) -> None:
+    def __init__(
+        self, client: Any, name: str, embedder_id: str, dimension: int, create: bool,
+        address: str | None = None,
+    ) -> None:
         self.client = client
         self.name = name
+        self.address = address  # the server's URL in server mode, for error messages
+        self._open(embedder_id, dimension, create)
+        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        self.max_batch_size = self._max_batch_size()
+
+    @_remote("opening the index")
+    def _open(self, embedder_id: str, dimension: int, create: bool) -> None:
         try:
             if create:
-                self.chunks = client.get_or_create_collection(
-                    name=name,
+                self.chunks = self.client.get_or_create_collection(
+                    name=self.name,
                     metadata={"embedder": embedder_id, "dimension": dimension, "hnsw:space": "cosine"},
                     embedding_function=None,
                 )
-                self.articles = client.get_or_create_collection(name=f"{name}_articles", embedding_function=None)
+                self.articles = self.client.get_or_create_collection(
+                    name=f"{self.name}_articles", embedding_function=None
+                )
             else:
-                self.chunks = client.get_collection(name=name, embedding_function=None)
-                self.articles = client.get_collection(name=f"{name}_articles", embedding_function=None)
-        except StoreError:
-            raise
+                self.chunks = self.client.get_collection(name=self.name, embedding_function=None)
+                self.articles = self.client.get_collection(
+                    name=f"{self.name}_articles", embedding_function=None
+                )
         except Exception as exc:
-            if not create and "does not exist" in str(exc).lower() or "not found" in str(exc).lower():
-                raise IndexMissingError("the index is empty; run `newsqa ingest` first") from exc
-            raise StoreError(f"cannot open the Chroma collection {name!r}: {exc}") from exc
+            if self.address and _server_error(exc, self.address, "opening the index"):
+                raise
+            message = str(exc).lower()
+            if not create and ("does not exist" in message or "not found" in message):
+                where = f"on the Chroma server at {self.address}" if self.address else "yet"
+                raise IndexMissingError(
+                    f"there is no index {self.name!r} {where}; run `newsqa ingest` first"
+                ) from exc
+            raise StoreError(f"cannot open the Chroma collection {self.name!r}: {exc}") from exc
         stored = (self.chunks.metadata or {}).get("embedder")
         if stored and stored != embedder_id:
             raise StoreError(
                 f"this index was built with {stored}, but the configured embedder is {embedder_id}; "
                 "set NEWSQA_EMBEDDER back or rebuild with `newsqa ingest --reset`"
             )
-        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+
+    def _max_batch_size(self) -> int:
+        try:
+            return int(self.client.get_max_batch_size())
+        except Exception:  # an older server without the endpoint: Chroma's long-standing default
+            return 5461
 
     @classmethod
     def open(cls, settings: Settings, embedder_id: str, dimension: int, create: bool = False) -> ChunkStore:
         """Open the index named by the settings; `create` makes it when missing."""
-        return cls(build_client(settings, create), settings.collection, embedder_id, dimension, create)
+        address = server_address(settings) if settings.chroma_host else None
+        client = build_client(settings, create)
+        return cls(client, settings.collection, embedder_id, dimension, create, address)
 
     @classmethod
     def reset(cls, settings: Settings) -> None:
         """Drop both collections, so the next ingest rebuilds from scratch."""
         client = build_client(settings, create=True)
+        address = server_address(settings) if settings.chroma_host else None
         for name in (settings.collection, f"{settings.collection}_articles"):
             try:
                 client.delete_collection(name)
-            except Exception:  # noqa: S110 - absent already is what we want
-                pass
+            except Exception as exc:
+                error = _server_error(exc, address, "dropping the index") if address else None
+                if error is not None:
+                    raise error from exc
+                # Absent already is what we want.
 
     # --- articles --------------------------------------------------------------------------
 
+    @_remote("reading the article registry")
     def article_fingerprints(self) -> dict[str, str]:
         """Fingerprint of every completely ingested article, by article id."""
-        records = self.articles.get(include=["metadatas"])
-        return {i: str(m.get("fingerprint", "")) for i, m in zip(records["ids"], records["metadatas"])}
+        return {row["id"]: str(row.get("fingerprint", "")) for row in self._article_rows()}
 
+    @_remote("reading the article registry")
     def article_records(self) -> list[dict[str, Any]]:
         """Stored facts of every ingested article: id, title, language, published, chunks."""
-        records = self.articles.get(include=["metadatas"])
-        rows = [{"id": i, **m} for i, m in zip(records["ids"], records["metadatas"])]
-        return sorted(rows, key=lambda row: row["id"])
+        return sorted(self._article_rows(), key=lambda row: row["id"])
+
+    def _article_rows(self, page: int = 5000) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        while True:
+            records = self.articles.get(include=["metadatas"], limit=page, offset=len(rows))
+            pairs = zip(records["ids"], records["metadatas"], strict=True)
+            rows.extend({"id": i, **(m or {})} for i, m in pairs)
+            if len(records["ids"]) < page:
+                return rows
 
     def mark_article(self, article_id: str, fingerprint: str, facts: dict[str, Any]) -> None:
         """Record an article as completely ingested (its chunks are all written)."""
-        clean_facts = {k: ("" if v is None else v) for k, v in facts.items()}
-        self.articles.upsert(
-            ids=[article_id], embeddings=[[1.0]], metadatas=[{"fingerprint": fingerprint, **clean_facts}]
-        )
+        self.mark_articles([(article_id, fingerprint, facts)])
 
+    @_remote("writing the article registry")
+    def mark_articles(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Record several articles as completely ingested, in writes under Chroma's batch limit."""
+        for part in _batches(entries, self.max_batch_size):
+            self.articles.upsert(
+                ids=[article_id for article_id, _, _ in part],
+                embeddings=[[1.0]] * len(part),
+                metadatas=[
+                    {"fingerprint": fingerprint, **{k: ("" if v is None else v) for k, v in facts.items()}}
+                    for _, fingerprint, facts in part
+                ],
+            )
+
+    @_remote("removing an article")
     def remove_article(self, article_id: str) -> None:
-        """Delete an article's chunks, then its registry entry: a crash in between is redone next run."""
+        """Delete an article's chunks, then its registry entry: a crash in between leaves the entry,
+        so the next run removes the article again."""
         self.vector_store.delete(article_id)
         self.articles.delete(ids=[article_id])
 
+    @_remote("replacing an article")
+    def clear_article(self, article_id: str) -> None:
+        """Before (re)writing an article: delete its registry entry, then its chunks, so that until
+        it is recorded again every run redoes it, whatever the file then holds."""
+        self.articles.delete(ids=[article_id])
+        self.vector_store.delete(article_id)
+
+    @_remote("reading chunks")
+    def has_chunks(self, article_id: str) -> bool:
+        """Whether any chunk of the article is stored (e.g. left by a killed run)."""
+        return bool(self.chunks.get(where={"document_id": article_id}, limit=1, include=[])["ids"])
+
     # --- chunks ----------------------------------------------------------------------------
 
-    def add_chunks(self, chunks: list[Chunk], embeddings: list[list[float]], fingerprint: str) -> None:
-        """Write chunks with their vectors (batched under Chroma's limit by the vector store)."""
+    @_remote("writing chunks")
+    def add_chunks(
+        self, chunks: list[Chunk], embeddings: list[list[float]], fingerprint: str | list[str]
+    ) -> None:
+        """Write chunks with their vectors (one fingerprint, or one per chunk), in batches under
+        Chroma's limit."""
+        fingerprints = [fingerprint] * len(chunks) if isinstance(fingerprint, str) else fingerprint
         nodes = []
-        for chunk, embedding in zip(chunks, embeddings):
+        for chunk, embedding, chunk_fingerprint in zip(chunks, embeddings, fingerprints, strict=True):
             node = TextNode(
                 id_=chunk.id,
                 text=chunk.text,
-                embedding=embedding,
-                metadata=_chunk_metadata(chunk, fingerprint),
+                embedding=list(embedding),
+                metadata=_chunk_metadata(chunk, chunk_fingerprint),
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.article_id)
             nodes.append(node)
-        if nodes:
-            self.vector_store.add(nodes)
+        for part in _batches(nodes, self.max_batch_size):
+            self.vector_store.add(part)
 
+    @_remote("counting chunks")
     def count(self) -> int:
         """Number of chunks stored."""
         return int(self.chunks.count())
 
-    def all_chunks(self, batch: int = 5000) -> Iterable[Chunk]:
+    def all_chunks(self, batch: int = 2000) -> Iterable[Chunk]:
         """Every stored chunk, read in pages so large indexes do not load at once."""
         offset = 0
         while True:
-            page = self.chunks.get(include=["documents", "metadatas"], limit=batch, offset=offset)
-            if not page["ids"]:
-                return
-            for chunk_id, text, metadata in zip(page["ids"], page["documents"], page["metadatas"]):
+            page = self._page(["documents", "metadatas"], batch, offset)
+            rows = zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+            for chunk_id, text, metadata in rows:
                 yield chunk_from_record(chunk_id, text, metadata)
+            if len(page["ids"]) < batch:
+                return
             offset += len(page["ids"])
 
+    def embedding_pages(self, batch: int = 2000) -> Iterable[tuple[list[str], np.ndarray]]:
+        """Every stored vector with its chunk's language, in pages of (languages, matrix)."""
+        offset = 0
+        while True:
+            page = self._page(["embeddings", "metadatas"], batch, offset)
+            if len(page["ids"]):
+                languages = [str(m.get("language", "")) for m in page["metadatas"]]
+                yield languages, np.asarray(page["embeddings"], dtype=np.float32)
+            if len(page["ids"]) < batch:
+                return
+            offset += len(page["ids"])
+
+    @_remote("reading chunks")
+    def _page(self, include: list[str], limit: int, offset: int) -> dict[str, Any]:
+        return self.chunks.get(include=include, limit=limit, offset=offset)
+
+    @_remote("reading chunks")
     def get_chunks(self, ids: list[str]) -> dict[str, tuple[Chunk, np.ndarray]]:
         """The chunks with these ids, each with its stored vector."""
         if not ids:
             return {}
         page = self.chunks.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        rows = zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"], strict=True)
         return {
             i: (chunk_from_record(i, text, metadata), np.asarray(vector, dtype=np.float32))
-            for i, text, metadata, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"])
+            for i, text, metadata, vector in rows
         }
 
-    def embedding_pages(self, batch: int = 5000) -> Iterable[tuple[list[str], np.ndarray]]:
-        """Every stored vector with its chunk's language, in pages of (languages, matrix)."""
-        offset = 0
-        while True:
-            page = self.chunks.get(include=["embeddings", "metadatas"], limit=batch, offset=offset)
-            if not page["ids"]:
-                return
-            languages = [str(m.get("language", "")) for m in page["metadatas"]]
-            yield languages, np.asarray(page["embeddings"], dtype=np.float32)
-            offset += len(page["ids"])
-
+    @_remote("searching")
     def dense_search(
         self, embedding: list[float], k: int, language: str | None = None
     ) -> list[tuple[Chunk, float]]:
         """The `k` chunks nearest to a query vector (optionally of one language), with cosine similarity."""
-        k = min(k, max(self.count(), 1))
+        # Chroma returns fewer than k when fewer exist, so no count() round trip is needed.
         where = {"language": language} if language else None
         result = self.vector_store.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=k), where=where
+            VectorStoreQuery(query_embedding=list(embedding), similarity_top_k=max(k, 1)), where=where
         )
         hits = []
-        for node, similarity in zip(result.nodes or [], result.similarities or []):
+        for node, similarity in zip(result.nodes or [], result.similarities or [], strict=True):
             # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos, so undo both.
             cosine = 1.0 + math.log(max(float(similarity), 1e-12))
             hits.append((chunk_from_record(node.node_id, node.get_content(), node.metadata), cosine))
@@ -261,12 +402,21 @@ class ChunkStore:
     # --- revision marker for derived indexes (bm25) -----------------------------------------
 
     @property
+    @_remote("reading the index revision")
     def revision(self) -> str:
         """Changes whenever chunks are added or removed; derived indexes compare against it."""
-        return str((self.articles.metadata or {}).get("revision", ""))
+        # Read afresh: another process (an ingest) may have changed it since this one opened.
+        articles = self.client.get_collection(name=f"{self.name}_articles", embedding_function=None)
+        return str((articles.metadata or {}).get("revision", ""))
 
+    @_remote("writing the index revision")
     def bump_revision(self) -> str:
-        """Record that the chunk set changed."""
+        """Record that the chunk set changed (or is about to)."""
         revision = uuid.uuid4().hex
         self.articles.modify(metadata={"revision": revision})
         return revision
+
+
+def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), max(size, 1)):
+        yield items[i : i + size]
