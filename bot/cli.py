@@ -342,6 +342,33 @@ def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
         console.print(f"  [dim]{count} × {escape(note)}[/]", soft_wrap=True)
 
 
+@app.command(name="bot")
+def telegram_bot(
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="HTTPS URL Telegram posts updates to (else polling).")
+    ] = None,
+    listen: Annotated[str, typer.Option("--listen", help="Address the webhook server binds.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", help="Port the webhook server listens on.")] = 8443,
+    index_dir: IndexDir = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Debug logs (the token is redacted).")] = False,
+) -> None:
+    """Run the Telegram bot: long polling, or a webhook with --webhook-url. Needs TELEGRAM_BOT_TOKEN.
+
+    Example: TELEGRAM_BOT_TOKEN=123:abc newsqa bot
+    """
+    from bot.telegram import StartupError, bot_token, build_application, configure_logging, run
+
+    settings = settings_with(index_dir=index_dir)
+    configure_logging(settings, verbose)
+    try:
+        bot_token(settings)
+        with user_errors():
+            engine = open_engine(settings)
+        run(build_application(settings, engine), webhook_url=webhook_url, listen=listen, port=port)
+    except StartupError as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -11,10 +11,10 @@ import asyncio
 import logging
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from aiolimiter import AsyncLimiter
@@ -51,6 +51,7 @@ from retrieval.store import StoreError
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
+    from retrieval.generation import History
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ RATE_LIMIT_RETRIES = 3  # RetryAfter (429) answers waited out per request before
 STREAM_EDIT_INTERVAL = 1.0  # seconds between edits of a streaming reply (Telegram allows ~1/s per chat)
 TYPING_REFRESH = 4.5  # Telegram shows "typing…" for 5 seconds per chat action
 CALLBACK_DATA = re.compile(r"^x:(\d+):([^:]+):(\d+):(\d+)$")  # expand citation n: chunk id, quote start/end
-
-# Something that answers a question as text pieces (shown as they come) and then a final Answer.
-AnswerStream = Callable[[str], AsyncIterator["str | Answer"]]
-
 
 class StartupError(RuntimeError):
     """The bot cannot start; the message says what to fix (and never contains the token)."""
@@ -110,8 +107,6 @@ class Shared:
     engine: Engine
     settings: Settings
     limits: QuestionLimits
-    stream: AnswerStream | None = None  # generated answers, when a model is configured
-    started: dict[str, Any] = field(default_factory=dict)
 
 
 def shared(context: ContextTypes.DEFAULT_TYPE) -> Shared:
@@ -270,6 +265,15 @@ async def typing(message: Message) -> AsyncIterator[None]:
             await task
 
 
+def chat_history(context: ContextTypes.DEFAULT_TYPE) -> History:
+    """The recent turns of this chat, so a generated answer can read a follow-up in context."""
+    from retrieval.generation import History
+
+    if "history" not in context.chat_data:
+        context.chat_data["history"] = History.from_settings(shared(context).settings)
+    return context.chat_data["history"]
+
+
 def sender_id(message: Message) -> int:
     """Whom the per-user limit counts: the person, or the channel a message was posted as."""
     if message.sender_chat:
@@ -292,8 +296,11 @@ async def answer_question(message: Message, text: str, context: ContextTypes.DEF
     question = text.strip()
     async with typing(message):
         try:
-            if state.stream is not None:
-                await stream_answer(message, state.stream(question))
+            if state.engine.answer_mode() == "llm":
+                history = chat_history(context)
+                answer = await stream_answer(message, state.engine.astream(question, history=history))
+                if answer is not None:
+                    history.add(answer)
                 return
             answer = await asyncio.to_thread(state.engine.ask, question)
         except QuestionError as exc:
@@ -468,15 +475,21 @@ async def post_init(application: Application) -> None:
 # --- wiring ------------------------------------------------------------------------------------
 
 
-def build_application(settings: Settings, engine: Engine, stream: AnswerStream | None = None) -> Application:
-    """The bot: python-telegram-bot's Application with the handlers, rate limiter and shared engine."""
-    if not settings.telegram_bot_token or not settings.telegram_bot_token.get_secret_value():
+def bot_token(settings: Settings) -> str:
+    """The bot token, or StartupError when it is not configured."""
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    if not token.strip():
         raise StartupError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather and put it in .env")
+    return token.strip()
+
+
+def build_application(settings: Settings, engine: Engine) -> Application:
+    """The bot: python-telegram-bot's Application with the handlers, rate limiter and shared engine."""
     timeout = settings.telegram_timeout
     defaults = Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
     application = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token.get_secret_value())
+        .token(bot_token(settings))
         .base_url(settings.telegram_base_url)
         .defaults(defaults)
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
@@ -488,7 +501,7 @@ def build_application(settings: Settings, engine: Engine, stream: AnswerStream |
         .build()
     )
     limits = QuestionLimits(settings.rate_limit_per_minute)
-    application.bot_data["newsqa"] = Shared(engine, settings, limits, stream)
+    application.bot_data["newsqa"] = Shared(engine, settings, limits)
 
     messages = filters.UpdateType.MESSAGES
     private, groups, status = filters.ChatType.PRIVATE, filters.ChatType.GROUPS, filters.StatusUpdate.ALL
