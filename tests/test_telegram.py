@@ -4,7 +4,6 @@ index, talking HTTP to a fake Bot API server on 127.0.0.1 (tests/fakes/telegram_
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +28,6 @@ from retrieval.store import StoreError
 from tests.fakes.telegram_server import (
     BOT_USER,
     FakeTelegram,
-    Sent,
     channel_chat,
     group_chat,
     parse_html,
@@ -70,25 +68,6 @@ async def bot(start_bot: Any) -> AsyncIterator[Application]:
     """The bot with the default settings (everyone allowed, 10 questions a minute)."""
     async with start_bot() as app:
         yield app
-
-
-async def settle(server: FakeTelegram, app: Application) -> None:
-    """Wait until every queued update has been fetched and handled."""
-    quiet = 0
-    while quiet < 3:
-        handling = app.update_processor.current_concurrent_updates
-        busy = server.updates or not app.update_queue.empty() or handling
-        quiet = 0 if busy else quiet + 1
-        await asyncio.sleep(0.05)
-
-
-async def ask(server: FakeTelegram, chat: dict[str, Any], sender: dict[str, Any], text: str,
-              **fields: Any) -> list[Sent]:
-    """Send a message and return the bot's replies to it (the messages that reply to it, and after)."""
-    before = len(server.replies(chat["id"]))
-    server.message(chat, sender, text, **fields)
-    await server.wait_replies(chat["id"], before + 1)
-    return server.replies(chat["id"])[before:]
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -172,19 +151,19 @@ async def test_commands_are_registered_in_the_menu(telegram: FakeTelegram, bot: 
 
 async def test_start_says_how_many_articles_in_which_languages(telegram: FakeTelegram, bot: Application,
                                                                engine: Any) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, "/start")
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, "/start")
     assert f"{len(engine.sources())} news articles in Vietnamese, Bulgarian" in reply.text
     assert SHOIGU in reply.text  # one of the two example questions
 
 
 async def test_help_explains_how_to_ask_in_groups(telegram: FakeTelegram, bot: Application) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, "/help")
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, "/help")
     assert f"{BOT} question" in reply.text and "/ask question" in reply.text
 
 
 async def test_sources_lists_every_indexed_article(telegram: FakeTelegram, bot: Application,
                                                    engine: Any) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, "/sources")
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, "/sources")
     rows = engine.sources()
     assert f"Indexed articles ({len(rows)})" in reply.text
     for n, row in enumerate(rows, start=1):
@@ -192,12 +171,12 @@ async def test_sources_lists_every_indexed_article(telegram: FakeTelegram, bot: 
 
 
 async def test_ask_without_a_question_shows_usage(telegram: FakeTelegram, bot: Application) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, "/ask")
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, "/ask")
     assert reply.text.startswith("Usage: /ask your question")
 
 
 async def test_unknown_command_points_to_help(telegram: FakeTelegram, bot: Application) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, "/weather Hanoi")
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, "/weather Hanoi")
     assert reply.text == "I don't know that command. Try /help."
 
 
@@ -218,7 +197,7 @@ async def test_private_question_gets_the_engines_cited_answer(telegram: FakeTele
 
 async def test_ask_command_answers_like_a_plain_question(telegram: FakeTelegram, bot: Application,
                                                          engine: Any) -> None:
-    [reply] = await ask(telegram, private_chat(BOB), BOB, f"/ask {SHOIGU}")
+    [reply] = await telegram.ask(private_chat(BOB), BOB, f"/ask {SHOIGU}")
     assert reply.html == fmt.render_answer(engine.ask(SHOIGU))
 
 
@@ -226,8 +205,8 @@ async def test_group_answers_mentions_and_ignores_chatter(telegram: FakeTelegram
                                                           engine: Any) -> None:
     group = group_chat()
     telegram.message(group, BOB, "Anyone for lunch? Shoigu visited Pyongyang, by the way.")
-    [reply] = await ask(telegram, group, ALICE, f"{BOT} {SHOIGU}")
-    await settle(telegram, bot)
+    [reply] = await telegram.ask(group, ALICE, f"{BOT} {SHOIGU}")
+    await telegram.settle(bot)
     assert telegram.replies(group["id"]) == [reply]
     assert reply.html == fmt.render_answer(engine.ask(SHOIGU))
 
@@ -235,9 +214,9 @@ async def test_group_answers_mentions_and_ignores_chatter(telegram: FakeTelegram
 async def test_group_reply_to_the_bot_is_a_question(telegram: FakeTelegram, bot: Application,
                                                     engine: Any) -> None:
     group = group_chat()
-    [first] = await ask(telegram, group, ALICE, f"/ask@{BOT_USER['username']} {SHOIGU}")
+    [first] = await telegram.ask(group, ALICE, f"/ask@{BOT_USER['username']} {SHOIGU}")
     follow_up = "Кога Шойгу посети Пхенян?"
-    [second] = await ask(telegram, group, BOB, follow_up, reply_to=telegram.messages[(group["id"],
+    [second] = await telegram.ask(group, BOB, follow_up, reply_to=telegram.messages[(group["id"],
                                                                                         first.message_id)])
     assert second.html == fmt.render_answer(engine.ask(follow_up))
 
@@ -246,8 +225,8 @@ async def test_group_ignores_commands_for_other_bots(telegram: FakeTelegram, bot
     group = group_chat()
     telegram.message(group, ALICE, "/weather@other_weather_bot Hanoi")
     telegram.message(group, ALICE, "/start@other_weather_bot")
-    [reply] = await ask(telegram, group, ALICE, f"/help@{BOT_USER['username']}")
-    await settle(telegram, bot)
+    [reply] = await telegram.ask(group, ALICE, f"/help@{BOT_USER['username']}")
+    await telegram.settle(bot)
     assert telegram.replies(group["id"]) == [reply]
 
 
@@ -271,7 +250,7 @@ async def test_edited_question_is_answered_again(telegram: FakeTelegram, bot: Ap
 ])
 async def test_non_text_messages_get_asked_for_text(telegram: FakeTelegram, bot: Application,
                                                     attachment: dict[str, Any]) -> None:
-    [reply] = await ask(telegram, private_chat(ALICE), ALICE, None, **attachment)
+    [reply] = await telegram.ask(private_chat(ALICE), ALICE, None, **attachment)
     assert reply.text == fmt.NOT_TEXT
 
 
@@ -283,7 +262,7 @@ async def test_non_text_messages_get_asked_for_text(telegram: FakeTelegram, bot:
 async def test_bad_input_is_answered_with_what_to_do(telegram: FakeTelegram, bot: Application, text: str,
                                                      expected: str) -> None:
     chat = group_chat() if text == BOT else private_chat(ALICE)
-    [reply] = await ask(telegram, chat, ALICE, text)
+    [reply] = await telegram.ask(chat, ALICE, text)
     assert expected in reply.text
 
 
@@ -291,15 +270,15 @@ async def test_channel_posts_are_ignored(telegram: FakeTelegram, bot: Applicatio
     channel = channel_chat()
     telegram.channel_post(channel, f"{BOT} {SHOIGU}")
     telegram.channel_post(channel, "/start")
-    await ask(telegram, private_chat(ALICE), ALICE, "/help")  # the bot is still alive afterwards
-    await settle(telegram, bot)
+    await telegram.ask(private_chat(ALICE), ALICE, "/help")  # the bot is still alive afterwards
+    await telegram.settle(bot)
     assert telegram.replies(channel["id"]) == []
 
 
 async def test_group_message_sent_as_a_channel_is_answered(telegram: FakeTelegram, bot: Application) -> None:
     group = group_chat()
     anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
-    [reply] = await ask(telegram, group, anonymous, f"{BOT} {SHOIGU}", sender_chat=group)
+    [reply] = await telegram.ask(group, anonymous, f"{BOT} {SHOIGU}", sender_chat=group)
     assert reply.buttons
 
 
@@ -309,10 +288,10 @@ async def test_group_message_sent_as_a_channel_is_answered(telegram: FakeTelegra
 async def test_allow_list_refuses_others_politely_and_nothing_else(telegram: FakeTelegram,
                                                                    start_bot: Any) -> None:
     async with start_bot(allowed_user_ids=[ALICE["id"]]) as app:
-        [refusal] = await ask(telegram, private_chat(BOB), BOB, SHOIGU)
-        [answer] = await ask(telegram, private_chat(ALICE), ALICE, SHOIGU)
+        [refusal] = await telegram.ask(private_chat(BOB), BOB, SHOIGU)
+        [answer] = await telegram.ask(private_chat(ALICE), ALICE, SHOIGU)
         telegram.message(group_chat(), BOB, "just chatting")
-        await settle(telegram, app)
+        await telegram.settle(app)
     assert refusal.text == fmt.REFUSED
     assert answer.buttons
     assert telegram.replies(group_chat()["id"]) == []
@@ -322,14 +301,14 @@ async def test_allow_list_refuses_others_politely_and_nothing_else(telegram: Fak
 async def test_allowed_chat_lets_everyone_in_it_ask(telegram: FakeTelegram, start_bot: Any) -> None:
     group = group_chat()
     async with start_bot(allowed_user_ids=[ALICE["id"]], allowed_chat_ids=[group["id"]]):
-        [answer] = await ask(telegram, group, BOB, f"{BOT} {SHOIGU}")
+        [answer] = await telegram.ask(group, BOB, f"{BOT} {SHOIGU}")
     assert answer.buttons
 
 
 async def test_refused_button_press_gets_an_alert(telegram: FakeTelegram, start_bot: Any) -> None:
     async with start_bot(allowed_user_ids=[ALICE["id"]]):
         chat = private_chat(ALICE)
-        [answer] = await ask(telegram, chat, ALICE, SHOIGU)
+        [answer] = await telegram.ask(chat, ALICE, SHOIGU)
         telegram.press(answer, answer.buttons[0]["callback_data"], BOB)
         await telegram.wait_for(lambda: telegram.callback_answers)
     assert telegram.callback_answers[0]["text"] == fmt.REFUSED
@@ -339,9 +318,9 @@ async def test_refused_button_press_gets_an_alert(telegram: FakeTelegram, start_
 async def test_rate_limit_tells_the_user_to_slow_down(telegram: FakeTelegram, start_bot: Any) -> None:
     chat = private_chat(ALICE)
     async with start_bot(rate_limit_per_minute=2):
-        answers = [await ask(telegram, chat, ALICE, SHOIGU) for _ in range(2)]
-        [slow_down] = await ask(telegram, chat, ALICE, SHOIGU)
-        [other_user] = await ask(telegram, private_chat(BOB), BOB, SHOIGU)
+        answers = [await telegram.ask(chat, ALICE, SHOIGU) for _ in range(2)]
+        [slow_down] = await telegram.ask(chat, ALICE, SHOIGU)
+        [other_user] = await telegram.ask(private_chat(BOB), BOB, SHOIGU)
     assert all(a[0].buttons for a in answers)
     assert slow_down.text == "Slow down, please: at most 2 questions a minute. Try again in 30 seconds."
     assert other_user.buttons
@@ -353,7 +332,7 @@ async def test_rate_limit_tells_the_user_to_slow_down(telegram: FakeTelegram, st
 async def test_expand_button_sends_the_passage_around_the_quote(telegram: FakeTelegram, bot: Application,
                                                                 engine: Any) -> None:
     chat = private_chat(ALICE)
-    [answer] = await ask(telegram, chat, ALICE, SHOIGU)
+    [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     citation = engine.ask(SHOIGU).citations[0]
     telegram.press(answer, answer.buttons[0]["callback_data"], ALICE)
     [passage] = (await telegram.wait_replies(chat["id"], 2))[1:]
@@ -367,7 +346,7 @@ async def test_expand_button_sends_the_passage_around_the_quote(telegram: FakeTe
 async def test_expand_for_a_passage_no_longer_indexed_says_so(telegram: FakeTelegram,
                                                               bot: Application) -> None:
     chat = private_chat(ALICE)
-    [answer] = await ask(telegram, chat, ALICE, SHOIGU)
+    [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     telegram.press(answer, "x:1:ffffffffffffffffffffffff:0:10", ALICE)
     await telegram.wait_for(lambda: telegram.callback_answers)
     assert telegram.callback_answers[0]["text"] == fmt.PASSAGE_GONE
@@ -397,8 +376,8 @@ async def test_a_bug_is_logged_with_the_update_id_and_the_user_told(telegram: Fa
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     chat = private_chat(ALICE)
     async with start_bot(FailingEngine(engine, KeyError("boom"))):
-        [sorry] = await ask(telegram, chat, ALICE, SHOIGU)
-        [answer] = await ask(telegram, chat, ALICE, SHOIGU)
+        [sorry] = await telegram.ask(chat, ALICE, SHOIGU)
+        [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     assert sorry.text == fmt.FAILED
     assert answer.buttons
     failed = [r for r in caplog.records if r.name == "bot.telegram" and r.levelno == logging.ERROR]
@@ -412,7 +391,7 @@ async def test_store_failure_says_try_again_and_the_bot_recovers(telegram: FakeT
 
     chat = private_chat(ALICE)
     async with start_bot(FailingEngine(engine, httpx.ConnectError("All connection attempts failed"))):
-        [unavailable] = await ask(telegram, chat, ALICE, SHOIGU)
-        [answer] = await ask(telegram, chat, ALICE, SHOIGU)
+        [unavailable] = await telegram.ask(chat, ALICE, SHOIGU)
+        [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     assert unavailable.text == fmt.UNAVAILABLE
     assert answer.buttons

@@ -314,6 +314,23 @@ class FakeTelegram:
         await self.wait_for(lambda: len(self.replies(chat_id)) >= count, timeout)
         return self.replies(chat_id)
 
+    async def ask(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None,
+                  **fields: Any) -> list[Sent]:
+        """Send a message and wait for the bot's next message in that chat; returns what it sent since."""
+        before = len(self.replies(chat["id"]))
+        self.message(chat, sender, text, **fields)
+        await self.wait_replies(chat["id"], before + 1)
+        return self.replies(chat["id"])[before:]
+
+    async def settle(self, app: Any) -> None:
+        """Wait until every queued update was fetched and `app` (a PTB Application) handled it."""
+        quiet = 0
+        while quiet < 3:
+            handling = app.update_processor.current_concurrent_updates
+            busy = self.updates or not app.update_queue.empty() or handling
+            quiet = 0 if busy else quiet + 1
+            await asyncio.sleep(0.05)
+
     # --- the Bot API ----------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
