@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from aiolimiter import AsyncLimiter
@@ -522,17 +522,36 @@ def build_application(settings: Settings, engine: Engine) -> Application:
 
 
 @asynccontextmanager
-async def running(application: Application, poll_timeout: float = 10.0) -> AsyncIterator[Application]:
-    """Run the bot with long polling inside the caller's event loop (tests, embedding)."""
+async def running(
+    application: Application, poll_timeout: float = 10.0, webhook: dict[str, Any] | None = None
+) -> AsyncIterator[Application]:
+    """Run the bot inside the caller's event loop (tests, embedding): long polling, or the webhook
+    server described by `webhook_options()`."""
     async with application:
         await post_init(application)
-        await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+        if webhook:
+            await application.updater.start_webhook(**webhook)
+        else:
+            await application.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
         await application.start()
         try:
             yield application
         finally:
             await application.updater.stop()
             await application.stop()
+
+
+def webhook_options(settings: Settings, webhook_url: str, listen: str, port: int) -> dict[str, Any]:
+    """How PTB's webhook server is started: it serves the URL's path and checks the secret header."""
+    secret = settings.telegram_webhook_secret
+    return {
+        "listen": listen,
+        "port": port,
+        "url_path": urlparse(webhook_url).path.lstrip("/"),
+        "webhook_url": webhook_url,
+        "secret_token": secret.get_secret_value() if secret else None,
+        "allowed_updates": ALLOWED_UPDATES,
+    }
 
 
 def run(
@@ -542,15 +561,7 @@ def run(
     settings: Settings = application.bot_data["newsqa"].settings
     try:
         if webhook_url:
-            secret = settings.telegram_webhook_secret
-            application.run_webhook(
-                listen=listen,
-                port=port,
-                url_path=urlparse(webhook_url).path.lstrip("/"),
-                webhook_url=webhook_url,
-                secret_token=secret.get_secret_value() if secret else None,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            application.run_webhook(**webhook_options(settings, webhook_url, listen, port))
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken as exc:

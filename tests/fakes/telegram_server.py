@@ -130,6 +130,7 @@ class Sent:
     text: str
     reply_markup: dict[str, Any] | None
     reply_to: int | None
+    created: float = field(default_factory=time.monotonic)
     history: list[str] = field(default_factory=list)  # earlier HTML versions, oldest first
     edited_at: list[float] = field(default_factory=list)
 
@@ -215,6 +216,10 @@ class FakeTelegram:
         msg = self._new_message(chat, sender, text, reply_to, **fields)
         self._push({"message": msg})
         return msg
+
+    def update(self, chat: dict[str, Any], sender: dict[str, Any], text: str) -> dict[str, Any]:
+        """A message update as Telegram would post it to a webhook (not queued for getUpdates)."""
+        return {"update_id": next(self._update_ids), "message": self._new_message(chat, sender, text, None)}
 
     def edit(self, original: dict[str, Any], text: str) -> dict[str, Any]:
         """Queue an `edited_message` update replacing a message's text."""
