@@ -24,9 +24,9 @@ def split_sentences(text: str, start: int, end: int) -> Iterator[Sentence]:
     for match in _BOUNDARY.finditer(text, start, end):
         following = text[match.end() : match.end() + 1]
         before = text[cursor : match.start()]
-        if not following or not (following.isupper() or following.isdigit() or following in "\"“«‘("):
+        if not following or not (following.isupper() or following.isdigit() or following in '"“«‘('):
             continue
-        if _ABBREVIATION.search(before.rstrip("\"”»’)]")):
+        if _ABBREVIATION.search(before.rstrip('"”»’)]')):
             continue
         piece_end = match.end() - len(match.group()) + len(match.group().rstrip())
         if text[cursor:piece_end].strip():

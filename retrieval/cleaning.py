@@ -105,7 +105,9 @@ def _caption_repeats_body(line: str, others: list[str], rules: Rules) -> bool:
         if not caption:
             return False
         return any(
-            len(caption & set(content_words(other))) >= 0.8 * len(caption) for other in others if other != line
+            len(caption & set(content_words(other))) >= 0.8 * len(caption)
+            for other in others
+            if other != line
         )
     return False
 

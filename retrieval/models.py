@@ -65,6 +65,7 @@ class Hit(BaseModel):
     end: int
     score: float  # how well the quote answers, higher is better
     dense: float = 0.0  # cosine of the question with the chunk
+    centered: float = 0.0  # that cosine minus the question's mean cosine with the chunk's language
     lexical: float = 0.0  # share of the question's terms found in the chunk
 
 

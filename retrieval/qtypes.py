@@ -23,7 +23,10 @@ _CUES: list[tuple[QuestionType, re.Pattern[str]]] = [
         ),
     ),
     ("where", re.compile(r"\bwhere\b|ở đâu|tại đâu|đâu\?|\bкъде\b|\bгде\b|\bкуда\b|\bнакъде\b", re.I)),
-    ("who", re.compile(r"\bwho(m|se)?\b|\bai\b|\bкой\b|\bкоя\b|\bкои\b|\bкто\b|\bкого\b|\bкому\b|\bчей\b", re.I)),
+    (
+        "who",
+        re.compile(r"\bwho(m|se)?\b|\bai\b|\bкой\b|\bкоя\b|\bкои\b|\bкто\b|\bкого\b|\bкому\b|\bчей\b", re.I),
+    ),
 ]
 
 _MONTHS = (
@@ -53,9 +56,7 @@ _SPANS: dict[QuestionType, re.Pattern[str]] = {
         r"|\b(?:" + _NUMBER_WORDS + r")(?:\s+(?:" + _NUMBER_WORDS + r"|и|và|and|половина|rưỡi))*\b",
         re.I,
     ),
-    "who": re.compile(
-        r"(?<![\w])(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)(?:\s+(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)){1,3}"
-    ),
+    "who": re.compile(r"(?<![\w])(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)(?:\s+(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)){1,3}"),
     "where": re.compile(
         r"(?:\b(?:ở|tại|in|at|в|във|на|до)\s+)((?:[A-ZÀ-ỸĐА-Я\"“][\w\"”'’-]*)(?:\s+[A-ZÀ-ỸĐА-Я][\w'’-]*){0,3})"
     ),

