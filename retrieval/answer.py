@@ -14,26 +14,35 @@ NO_ANSWER = "The sources don't say: none of the indexed articles answers this qu
 
 @dataclass(frozen=True)
 class AbstainParams:
-    """When to abstain. e5 cosines are compressed (off-topic ≈ 0.78, on-topic ≈ 0.82), so the
-    decision weighs the dense score together with how much of the question the passage names."""
+    """When to abstain: answer only if dense + centred_weight·centred + lexical_weight·overlap
+    reaches `threshold` for the best passages.
 
-    dense_floor: float = 0.80  # below this, abstain whatever the words say
-    dense_sure: float = 0.86  # at or above this, answer whatever the words say
-    lexical_weight: float = 0.06  # how much word overlap (0..1) is worth in cosine units
-    threshold: float = 0.835  # answer when dense + lexical_weight * overlap reaches this
+    One cosine threshold does not work: e5 scores are compressed and language-biased (an
+    unrelated Vietnamese question scores 0.80 against Vietnamese articles, a relevant English one
+    0.75), so the language-centred cosine and the share of the question's words found in the
+    passage are weighed in. Fitted on the seed fixture plus cross-corpus questions (XQuAD
+    questions against the seeds, seed questions against XQuAD); see README for the rates.
+    """
+
+    centred_weight: float = 1.5
+    lexical_weight: float = 0.1
+    threshold: float = 0.835
+
+
+def evidence(hits: list[Hit], params: AbstainParams) -> float:
+    """How strongly the best passages match the question, on the scale of `params.threshold`."""
+    if not hits:
+        return float("-inf")
+    return (
+        max(h.dense for h in hits)
+        + params.centred_weight * max(h.centered for h in hits)
+        + params.lexical_weight * max(h.lexical for h in hits)
+    )
 
 
 def should_abstain(hits: list[Hit], params: AbstainParams) -> bool:
-    """True when the best passage is too weak a match to be quoted as an answer."""
-    if not hits:
-        return True
-    dense = max(h.dense for h in hits)
-    lexical = max(h.lexical for h in hits)
-    if dense < params.dense_floor:
-        return True
-    if dense >= params.dense_sure:
-        return False
-    return dense + params.lexical_weight * lexical < params.threshold
+    """True when the best passages are too weak a match to be quoted as an answer."""
+    return evidence(hits, params) < params.threshold
 
 
 def _highlight(question: str, quote: str) -> str | None:
@@ -71,6 +80,9 @@ def extractive_answer(question: str, hits: list[Hit], params: AbstainParams | No
     best = citations[0]
     lead = f"{best.highlight} — " if best.highlight else ""
     text = f"{lead}“{best.quote}” [1]"
+    if best.published and question_type(question) == "when" and best.published not in (best.highlight or ""):
+        # News text says "today" or "on Wednesday": the article's date anchors it.
+        text += f" (article published {best.published})"
     if len(citations) > 1:
         others = ", ".join(f"[{c.n}]" for c in citations[1:])
         text += f"\nSee also {others}."
