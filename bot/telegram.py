@@ -28,7 +28,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -190,8 +190,16 @@ def citation_keyboard(answer: Answer) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
+@dataclass
+class Shown:
+    """A message already on screen (a streaming reply) and the HTML it shows."""
+
+    message: Message
+    html: str
+
+
 async def send_html(message: Message, html: str, markup: InlineKeyboardMarkup | None = None,
-                    placeholder: Message | None = None) -> list[Message]:
+                    placeholder: Shown | None = None) -> list[Message]:
     """Reply to `message` with HTML split under Telegram's limit (the keyboard under the last part);
     the first part replaces `placeholder` when given."""
     parts = fmt.split_html(html)
@@ -200,8 +208,11 @@ async def send_html(message: Message, html: str, markup: InlineKeyboardMarkup | 
         last = i == len(parts) - 1
         keyboard = markup if last else None
         if i == 0 and placeholder is not None:
-            edited = await placeholder.edit_text(part, reply_markup=keyboard)
-            sent.append(edited if isinstance(edited, Message) else placeholder)
+            if part == placeholder.html and keyboard is None:
+                sent.append(placeholder.message)  # already shown; Telegram refuses a no-op edit
+                continue
+            edited = await placeholder.message.edit_text(part, reply_markup=keyboard)
+            sent.append(edited if isinstance(edited, Message) else placeholder.message)
             continue
         reply_to = ReplyParameters(message.message_id, allow_sending_without_reply=True) if i == 0 else None
         sent.append(await message.get_bot().send_message(
@@ -211,7 +222,7 @@ async def send_html(message: Message, html: str, markup: InlineKeyboardMarkup | 
     return sent
 
 
-async def send_answer(message: Message, answer: Answer, placeholder: Message | None = None) -> list[Message]:
+async def send_answer(message: Message, answer: Answer, placeholder: Shown | None = None) -> list[Message]:
     """Reply with the rendered answer, its citations and one expand button per citation."""
     return await send_html(message, fmt.render_answer(answer), citation_keyboard(answer), placeholder)
 
@@ -239,7 +250,7 @@ async def stream_answer(message: Message, pieces: AsyncIterator[str | Answer],
     if final is not None:
         if shown is not None and loop.time() - last_edit < interval:
             await asyncio.sleep(interval - (loop.time() - last_edit))
-        await send_answer(message, final, placeholder=shown)
+        await send_answer(message, final, placeholder=Shown(shown, shown_html) if shown else None)
     return final
 
 
@@ -281,8 +292,7 @@ def sender_id(message: Message) -> int:
     return message.from_user.id if message.from_user else message.chat_id
 
 
-async def answer_question(message: Message, text: str, context: ContextTypes.DEFAULT_TYPE,
-                          update_id: int) -> None:
+async def answer_question(message: Message, text: str, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Check the question and the sender's allowance, then answer it with citations."""
     state = shared(context)
     problem = question_problem(text, state.settings)
@@ -305,12 +315,6 @@ async def answer_question(message: Message, text: str, context: ContextTypes.DEF
             answer = await asyncio.to_thread(state.engine.ask, question)
         except QuestionError as exc:
             await message.reply_html(fmt.escape(str(exc)), do_quote=True)
-            return
-        except Exception as exc:
-            if not store_is_down(exc):
-                raise
-            log.warning("update %s: the index is unavailable (%s: %s)", update_id, type(exc).__name__, exc)
-            await message.reply_html(fmt.UNAVAILABLE, do_quote=True)
             return
         await send_answer(message, answer)
 
@@ -371,20 +375,19 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         example = settings.example_questions[0] if settings.example_questions else "Who met Kim?"
         await message.reply_html(fmt.ASK_USAGE.format(example=fmt.escape(example)), do_quote=True)
         return
-    await answer_question(message, question, context, update.update_id)
+    await answer_question(message, question, context)
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a text message in a private chat."""
     message = update.effective_message
-    await answer_question(message, message.text or "", context, update.update_id)
+    await answer_question(message, message.text or "", context)
 
 
 async def group_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a group message that mentions the bot or replies to it."""
     message = update.effective_message
-    await answer_question(message, without_mention(message.text or "", context.bot.username), context,
-                          update.update_id)
+    await answer_question(message, without_mention(message.text or "", context.bot.username), context)
 
 
 async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -411,14 +414,7 @@ async def expand(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         return
     n, chunk_id, start_at, end_at = int(match[1]), match[2], int(match[3]), int(match[4])
-    try:
-        passage = await asyncio.to_thread(find_passage, shared(context).engine, chunk_id, start_at, end_at)
-    except Exception as exc:
-        if not store_is_down(exc):
-            raise
-        log.warning("update %s: the index is unavailable (%s)", update.update_id, type(exc).__name__)
-        await query.answer(fmt.UNAVAILABLE, show_alert=True)
-        return
+    passage = await asyncio.to_thread(find_passage, shared(context).engine, chunk_id, start_at, end_at)
     if passage is None:
         await query.answer(fmt.PASSAGE_GONE, show_alert=True)
         return
@@ -447,21 +443,32 @@ def find_passage(engine: Engine, chunk_id: str, start: int, end: int) -> fmt.Pas
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failed update's id with the error, and tell the user something went wrong."""
+    """Log the failed update's id with the error, and tell the user: try again (the index is down)
+    or something went wrong."""
     update_id = update.update_id if isinstance(update, Update) else None
     error = context.error
-    if isinstance(error, NetworkError):
-        # Telegram did not answer (in time): the reply may have arrived, so say nothing more
+    if isinstance(error, Forbidden):
+        # e.g. the user blocked the bot: there is no one to tell
+        log.warning("update %s: Telegram refused the reply: %s", update_id, error)
+        return
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        # Telegram did not answer (in time): the reply may have arrived, so sending more could duplicate it
         log.warning("update %s: Bot API call failed: %s: %s", update_id, type(error).__name__, error)
         return
-    log.error("update %s failed", update_id, exc_info=error)
+    if error is not None and store_is_down(error):
+        log.warning("update %s: the index is unavailable (%s: %s)", update_id, type(error).__name__, error)
+        text = fmt.UNAVAILABLE
+    else:
+        log.error("update %s failed", update_id, exc_info=error)
+        text = fmt.FAILED
     chat = update.effective_chat if isinstance(update, Update) else None
-    if isinstance(update, Update) and chat and chat.type != ChatType.CHANNEL:
+    if not isinstance(update, Update) or chat is None or chat.type == ChatType.CHANNEL:
+        return
+    with suppress(TelegramError):
         if update.callback_query:
-            with suppress(TelegramError):
-                await update.callback_query.answer()
-        with suppress(TelegramError):
-            await context.bot.send_message(chat.id, fmt.FAILED)
+            await update.callback_query.answer(text, show_alert=True)
+        else:
+            await context.bot.send_message(chat.id, text)
 
 
 async def post_init(application: Application) -> None:
@@ -589,7 +596,10 @@ class Redact(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self._clean(record.getMessage()), None
+        try:
+            record.msg, record.args = self._clean(record.getMessage()), None
+        except Exception:  # a malformed record: let logging report it as usual
+            return True
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

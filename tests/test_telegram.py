@@ -357,15 +357,22 @@ async def test_expand_for_a_passage_no_longer_indexed_says_so(telegram: FakeTele
 
 
 class FailingEngine:
-    """The real engine, except that `ask` raises the given errors first (fault injection)."""
+    """The real engine, except that `ask` and `sources` raise the given errors first (fault injection)."""
 
     def __init__(self, engine: Any, *errors: Exception) -> None:
         self._engine, self._errors = engine, list(errors)
 
-    def ask(self, question: str, top_k: int | None = None) -> Any:
+    def _fail_first(self) -> None:
         if self._errors:
             raise self._errors.pop(0)
+
+    def ask(self, question: str, top_k: int | None = None) -> Any:
+        self._fail_first()
         return self._engine.ask(question, top_k)
+
+    def sources(self) -> list[dict[str, Any]]:
+        self._fail_first()
+        return self._engine.sources()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -395,3 +402,23 @@ async def test_store_failure_says_try_again_and_the_bot_recovers(telegram: FakeT
         [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     assert unavailable.text == fmt.UNAVAILABLE
     assert answer.buttons
+
+
+async def test_store_failure_in_a_command_says_try_again(telegram: FakeTelegram, start_bot: Any,
+                                                        engine: Any) -> None:
+    chat = private_chat(ALICE)
+    async with start_bot(FailingEngine(engine, StoreError("cannot reach the Chroma server"))):
+        [unavailable] = await telegram.ask(chat, ALICE, "/sources")
+        [listing] = await telegram.ask(chat, ALICE, "/sources")
+    assert unavailable.text == fmt.UNAVAILABLE
+    assert listing.text.startswith("Indexed articles")
+
+
+async def test_a_reply_telegram_rejects_is_followed_by_an_apology(telegram: FakeTelegram, bot: Application,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    telegram.fail("sendMessage", 400, "Bad Request: can't parse entities")
+    chat = private_chat(ALICE)
+    [sorry] = await telegram.ask(chat, ALICE, SHOIGU)
+    assert sorry.text == fmt.FAILED
+    assert [status for _, status in telegram.called("sendMessage")] == [400, 200]
+    assert "BadRequest: Can't parse entities" in caplog.text

@@ -310,3 +310,22 @@ async def test_streaming_edits_the_reply_at_most_about_once_a_second(telegram: F
     assert edits >= 2  # it did show the text growing
     assert edits <= elapsed / 1.0 + 1
     assert reply.html == fmt.render_answer(final)
+
+
+async def test_a_streamed_first_part_that_is_already_final_is_not_edited_again(
+    telegram: FakeTelegram, start_bot: Any, engine: Any
+) -> None:
+    base = engine.ask(SHOIGU)
+    final = base.model_copy(update={"mode": "llm", "answer": LONG_REPLY.strip()})
+
+    async def model() -> AsyncIterator[str | Answer]:
+        yield LONG_REPLY  # one long piece: the first message is full before the answer is checked
+        yield final
+
+    chat = private_chat(ALICE)
+    async with start_bot() as app:
+        question = Message.de_json(telegram.update(chat, ALICE, SHOIGU)["message"], app.bot)
+        await stream_answer(question, model())
+    parts = fmt.split_html(fmt.render_answer(final))
+    assert [r.html for r in telegram.replies(chat["id"])] == parts
+    assert all(status == 200 for _, status in telegram.called("editMessageText"))
