@@ -11,6 +11,13 @@ from typing import Literal
 
 QuestionType = Literal["when", "how_many", "who", "where"]
 
+# Upper-case letters of the Latin (with Vietnamese) and Cyrillic blocks: `re` has no \p{Lu},
+# and a range such as À-Ỹ also holds lower-case letters.
+_UPPER = "".join(
+    ch for block in ((0x41, 0x250), (0x400, 0x530), (0x1E00, 0x1F00)) for ch in map(chr, range(*block)) if ch.isupper()
+)
+_CAP = f"[{_UPPER}]"
+
 _CUES: list[tuple[QuestionType, re.Pattern[str]]] = [
     ("how_many", re.compile(r"\bhow (many|much|long)\b|bao nhiêu|bao lâu|\bкол(ко|ку)\b|\bсколько\b", re.I)),
     (
@@ -56,9 +63,9 @@ _SPANS: dict[QuestionType, re.Pattern[str]] = {
         r"|\b(?:" + _NUMBER_WORDS + r")(?:\s+(?:" + _NUMBER_WORDS + r"|и|và|and|половина|rưỡi))*\b",
         re.I,
     ),
-    "who": re.compile(r"(?<![\w])(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)(?:\s+(?:[A-ZÀ-ỸĐА-Я][\w'’-]+)){1,3}"),
+    "who": re.compile(rf"(?<![\w]){_CAP}[\w'’-]+(?:\s+{_CAP}[\w'’-]+){{1,3}}"),
     "where": re.compile(
-        r"(?:\b(?:ở|tại|in|at|в|във|на|до)\s+)((?:[A-ZÀ-ỸĐА-Я\"“][\w\"”'’-]*)(?:\s+[A-ZÀ-ỸĐА-Я][\w'’-]*){0,3})"
+        rf"(?:\b(?:ở|tại|in|at|в|във|на|до)\s+)((?:{_CAP}|[\"“])[\w\"”'’.-]*(?:\s+{_CAP}[\w'’.-]*){{0,3}})"
     ),
 }
 

