@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from retrieval import prompts
 from retrieval.answer import NO_ANSWER, AbstainParams, build_citations, extractive_answer
-from retrieval.llm import LLMConfigError, build_llm, failure_reason, redact, retry_after
+from retrieval.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
 from retrieval.models import Answer, Hit
 from retrieval.settings import Settings
 
@@ -268,13 +268,17 @@ class Generator:
         assert self.llm is not None
         waited = False
         while True:
-            started = False
+            started = finished = False
             try:
                 stream = await self.llm.astream_chat(messages)
                 async for response in stream:
                     started = True
+                    finished = finished or any(c.finish_reason for c in getattr(response.raw, "choices", []))
                     if response.delta:
                         yield response.delta
+                if not finished:
+                    # A dropped connection can look like a clean end; a half answer must not pass as whole.
+                    raise ReplyCutOff("the stream ended without a finish_reason")
                 return
             except Exception as exc:
                 wait = None if started else self._wait_for(exc, waited)
@@ -318,11 +322,15 @@ class Generator:
             return [], self._failed("rewriting the question", exc)
         return parse_queries(reply, question), None
 
+    def pool(self, top_k: int) -> int:
+        """How many hits each query contributes to the fusion: every chunk the searcher reads."""
+        return max(top_k, self.searcher.params.chunks_to_read)
+
     def prepare(self, question: str, top_k: int, history: History | None = None) -> Prepared:
         """Condense a follow-up, search (with rewrites when NEWSQA_LLM_MULTI_QUERY is on), and build
         the extractive answer that gates and backs up the generated one."""
         question, failure = self.condense(question, history)
-        pool = max(top_k, self.searcher.params.chunks_to_read)
+        pool = self.pool(top_k)
         found, _ = self.searcher.search(question, pool)
         hits = found[:top_k]
         extractive = extractive_answer(question, hits, self.abstain_params)
@@ -335,12 +343,12 @@ class Generator:
 
     def _skip_model(self, prepared: Prepared) -> Answer | None:
         """The answer to give without asking the model, if any."""
-        if prepared.extractive.abstained:
-            return prepared.extractive  # weak passages: an extracted "the sources don't say" is safest
         if self.llm is None:
             return fallback(prepared.extractive, self.unavailable or "no model is configured")
         if prepared.failure:
             return fallback(prepared.extractive, prepared.failure)
+        if prepared.extractive.abstained:
+            return prepared.extractive  # weak passages: an extracted "the sources don't say" is safest
         return None
 
     def answer(self, question: str, top_k: int, history: History | None = None) -> Answer:

@@ -19,6 +19,10 @@ class LLMConfigError(ValueError):
     """A model is asked for but cannot be built; the message says which setting to fix."""
 
 
+class ReplyCutOff(ConnectionError):
+    """A streamed reply ended without the server saying it was finished."""
+
+
 def build_llm(settings: Settings) -> LLM | None:
     """The configured chat model (llama-index `OpenAILike`), or None when answers stay extractive."""
     provider = settings.llm_provider
@@ -76,6 +80,8 @@ def failure_reason(exc: BaseException) -> str:
     """A few words on why a model call failed, safe to show: no key, no request body."""
     import openai
 
+    if isinstance(exc, ReplyCutOff):
+        return "the model's reply was cut off"
     if isinstance(exc, (openai.APITimeoutError, TimeoutError)):
         return "the model timed out"
     if isinstance(exc, openai.APIConnectionError):

@@ -28,6 +28,7 @@ class Reply:
     body: str | None = None  # raw response body, sent instead of a completion (malformed replies)
     delay: float = 0.0  # seconds before anything is sent (timeouts)
     chunk_chars: int = 7  # streamed content is cut into pieces this long
+    piece_delay: float = 0.0  # streaming: seconds between pieces (a slow trickle)
     drop_after: int | None = None  # streaming: close the connection after this many pieces
 
 
@@ -188,6 +189,8 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                         self.wfile.flush()
                         self.close_connection = True
                         return  # no [DONE]: the connection just ends
+                    if reply.piece_delay:
+                        time.sleep(reply.piece_delay)
                     self.wfile.write(_chunk(fake.model, {"content": piece}))
                     self.wfile.flush()
                 self.wfile.write(_chunk(fake.model, {}, finish="stop"))
