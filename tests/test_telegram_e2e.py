@@ -160,7 +160,7 @@ async def test_fifty_users_asking_at_once_are_all_answered(telegram: FakeTelegra
         await telegram.wait_for(lambda: all(telegram.replies(p["id"]) for p in people), timeout=300)
         elapsed = loop.time() - started
         await telegram.settle(app)
-    print(f"\n50 users asking at once: all answered in {elapsed:.1f}s")
+    print(f"\n50 users asking at once (warm caches): all answered in {elapsed:.1f}s")
     for i, person in enumerate(people):
         [reply] = telegram.replies(person["id"])
         assert reply.html == expected[questions[i % len(questions)]]
