@@ -67,6 +67,7 @@ STREAM_EDIT_INTERVAL = 1.0  # seconds between edits of a streaming reply (Telegr
 TYPING_REFRESH = 4.5  # Telegram shows "typing…" for 5 seconds per chat action
 CALLBACK_DATA = re.compile(r"^x:(\d+):([^:]+):(\d+):(\d+)$")  # expand citation n: chunk id, quote start/end
 
+
 class StartupError(RuntimeError):
     """The bot cannot start; the message says what to fix (and never contains the token)."""
 
