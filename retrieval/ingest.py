@@ -6,9 +6,11 @@ a changed one has exactly its chunks replaced, a deleted one has them removed.
 Streaming: files are read one at a time; chunks from consecutive articles share embedding
 batches and Chroma writes, so memory holds at most one write batch plus one article.
 
-Resumable: an article is recorded (with its fingerprint) only after its last chunk is stored,
-and an article about to be (re)written first loses whatever chunks a killed run left of it. So
-a run killed at any point, then run again, ends with the same index as an uninterrupted run.
+Resumable: an article is registered as "being written" before any of its chunks is stored and
+recorded with its fingerprint only after its last one is; removal deletes chunks before the
+registry entry. So an article with stored chunks is always in the registry, and a run killed at
+any point, then run again, redoes exactly the unfinished articles: it ends with the same index
+as an uninterrupted run. Articles the registry does not know need no clean-up (no deletes).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class ChunkWriter:
         self._to_embed: list[Chunk] = []
         self._to_write: list[tuple[Chunk, list[float]]] = []
         self._open: dict[str, _OpenArticle] = {}
+        self._registered: set[str] = set()
 
     def add(self, article: Article, chunks: list[Chunk]) -> None:
         """Queue one article's chunks (the article must not be queued already)."""
@@ -114,6 +117,11 @@ class ChunkWriter:
         while self._to_write:
             batch, self._to_write = self._to_write[: self.write_batch], self._to_write[self.write_batch :]
             chunks = [chunk for chunk, _ in batch]
+            # Registered before their first chunk is stored, so that a killed run leaves a trace.
+            new = list(dict.fromkeys(c.article_id for c in chunks if c.article_id not in self._registered))
+            if new:
+                self.store.mark_writing(new)
+                self._registered.update(new)
             fingerprints = [self._open[chunk.article_id].fingerprint for chunk in chunks]
             self.store.add_chunks(chunks, [vector for _, vector in batch], fingerprints)
             for chunk in chunks:
@@ -127,6 +135,7 @@ class ChunkWriter:
             self.store.mark_articles(finished)
             for article_id, _, _ in finished:
                 del self._open[article_id]
+                self._registered.discard(article_id)
 
 
 def ingest(
@@ -161,21 +170,22 @@ def ingest(
                 report.skipped.append(document)
             else:
                 article = clean(document)
-                previous = known.get(article_id)
+                registered = article_id in known  # possibly half-written by a killed run
                 if article is None:
                     report.skipped.append(Skipped(path, "has no article text left after cleaning"))
-                if article is not None or previous is not None or store.has_chunks(article_id):
-                    if not dirty:
-                        # Derived indexes built from here on must not pass for ones of the old content.
-                        store.bump_revision()
-                        dirty = True
-                    # Also clears whatever a killed run left of this article.
-                    store.clear_article(article_id)
-                if article is not None:
+                if (article is not None or registered) and not dirty:
+                    # Derived indexes built from here on must not pass for ones of the old content.
+                    store.bump_revision()
+                    dirty = True
+                if article is None:
+                    if registered:
+                        store.remove_article(article_id)
+                        report.removed.append(article_id)
+                else:
+                    if registered:
+                        store.begin_article(article_id)
                     writer.add(article, chunk_article(article, max_chars=settings.chunk_chars))
-                    (report.updated if previous is not None else report.added).append(article_id)
-                elif previous is not None:
-                    report.removed.append(article_id)
+                    (report.updated if known.get(article_id) else report.added).append(article_id)
         if progress:
             progress("file", 1)
     writer.flush()

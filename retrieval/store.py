@@ -263,13 +263,14 @@ class ChunkStore:
 
     @_remote("reading the article registry")
     def article_fingerprints(self) -> dict[str, str]:
-        """Fingerprint of every completely ingested article, by article id."""
+        """Fingerprint of every article in the registry, by id ("" for one still being written)."""
         return {row["id"]: str(row.get("fingerprint", "")) for row in self._article_rows()}
 
     @_remote("reading the article registry")
     def article_records(self) -> list[dict[str, Any]]:
-        """Stored facts of every ingested article: id, title, language, published, chunks."""
-        return sorted(self._article_rows(), key=lambda row: row["id"])
+        """Stored facts of every completely ingested article: id, title, language, published, chunks."""
+        rows = [row for row in self._article_rows() if row.get("state") != _WRITING]
+        return sorted(({k: v for k, v in row.items() if k != "state"} for row in rows), key=lambda row: row["id"])
 
     def _article_rows(self, page: int = 5000) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -292,9 +293,25 @@ class ChunkStore:
                 ids=[article_id for article_id, _, _ in part],
                 embeddings=[[1.0]] * len(part),
                 metadatas=[
-                    {"fingerprint": fingerprint, **{k: ("" if v is None else v) for k, v in facts.items()}}
+                    {
+                        "fingerprint": fingerprint,
+                        "state": _COMPLETE,
+                        **{k: ("" if v is None else v) for k, v in facts.items()},
+                    }
                     for _, fingerprint, facts in part
                 ],
+            )
+
+    @_remote("writing the article registry")
+    def mark_writing(self, article_ids: list[str]) -> None:
+        """Register articles as being written, before any of their chunks is. Together with
+        `remove_article` this keeps one rule: an article with stored chunks has a registry entry,
+        so an article the registry does not know needs no clean-up before it is written."""
+        for part in _batches(article_ids, self.max_batch_size):
+            self.articles.upsert(
+                ids=part,
+                embeddings=[[1.0]] * len(part),
+                metadatas=[{"fingerprint": "", "state": _WRITING}] * len(part),
             )
 
     @_remote("removing an article")
@@ -304,11 +321,14 @@ class ChunkStore:
         self.vector_store.delete(article_id)
         self.articles.delete(ids=[article_id])
 
+    def begin_article(self, article_id: str) -> None:
+        """Before rewriting a registered article: mark it as being written, then delete its chunks;
+        until it is recorded again, every run redoes it, whatever the file then holds."""
+        self.mark_writing([article_id])
+        self._delete_chunks(article_id)
+
     @_remote("replacing an article")
-    def clear_article(self, article_id: str) -> None:
-        """Before (re)writing an article: delete its registry entry, then its chunks, so that until
-        it is recorded again every run redoes it, whatever the file then holds."""
-        self.articles.delete(ids=[article_id])
+    def _delete_chunks(self, article_id: str) -> None:
         self.vector_store.delete(article_id)
 
     @_remote("reading chunks")
@@ -415,7 +435,7 @@ class ChunkStore:
         derived indexes; only used to choose how to search, never to decide what is found)."""
         if self._language_counts is None:
             counts: dict[str, int] = {}
-            for row in self._article_rows():
+            for row in self.article_records():
                 language = str(row.get("language", ""))
                 counts[language] = counts.get(language, 0) + int(row.get("chunks", 0) or 0)
             self._language_counts = counts
@@ -472,6 +492,8 @@ class ChunkStore:
         return revision
 
 
+# Registry states: an article being written (chunks may be partial), and one completely stored.
+_WRITING, _COMPLETE = "writing", "complete"
 # Most chunks a language-limited search fetches unfiltered before filtering by language itself.
 _OVERFETCH_LIMIT = 400
 # Largest language whose vectors a store keeps in memory for exact search.

