@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from retrieval import derived
 from retrieval.answer import AbstainParams, extractive_answer
 from retrieval.embeddings import build_embedder, embedder_identity
 from retrieval.ingest import _dimension
-from retrieval import derived
 from retrieval.models import Answer, Hit
-from retrieval.search import SearchParams, Searcher
+from retrieval.search import Searcher, SearchParams
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, IndexMissingError
 
