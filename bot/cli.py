@@ -36,10 +36,10 @@ console = Console()
 errors = Console(stderr=True)
 
 IndexDir = Annotated[
-    Path | None, typer.Option("--index-dir", help="Where the index lives [env NEWSQA_INDEX_DIR, default .newsqa].")
+    Path | None, typer.Option("--index-dir", help="Where the index lives (env NEWSQA_INDEX_DIR, default .newsqa).")
 ]
 Corpus = Annotated[
-    Path | None, typer.Option("--corpus", help="Directory of article files [env NEWSQA_CORPUS_DIR, default seeds].")
+    Path | None, typer.Option("--corpus", help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds).")
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
 
