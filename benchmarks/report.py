@@ -227,19 +227,29 @@ def _quality(r: dict[str, Any]) -> list[str]:
         "answer-in-top-3 is the share of answerable questions whose expected answer appears in one of the "
         "three quotes; source hit@3 the share whose expected seed article is among the three sources.",
         "",
-        "| corpus | chunks | answer in top 3 | source hit@3 | source hit@1 |",
-        "|---|---|---|---|---|",
+        "| corpus | chunks | answer in top 3 | source hit@3 | source hit@1 | dense recall@20 |",
+        "|---|---|---|---|---|---|",
         f"| seeds alone | {base['chunks']} | {base['answer_in_top_3']:.3f} | {base['source_hit_at_3']:.3f} | "
-        f"{base['source_hit_at_1']:.3f} |",
+        f"{base['source_hit_at_1']:.3f} | {base['dense_recall_at_20']:.3f} |",
     ]
     for size, entry in s["sizes"].items():
         q = entry.get("quality")
         if q:
             lines.append(
                 f"| seeds + distractors ({size}) | {q['chunks']} | {q['answer_in_top_3']:.3f} | "
-                f"{q['source_hit_at_3']:.3f} | {q['source_hit_at_1']:.3f} |"
+                f"{q['source_hit_at_3']:.3f} | {q['source_hit_at_1']:.3f} | {q['dense_recall_at_20']:.3f} |"
             )
-    return [*lines, ""]
+    h = base["hnsw"]
+    return [
+        *lines,
+        "",
+        "Dense recall@20: the share of Chroma's 20 nearest chunks for each question that an exact search over "
+        f"every stored vector also puts in its 20 nearest (HNSW with {h.get('max_neighbors')} links per node, "
+        f"ef_construction {h.get('ef_construction')}, ef_search {h.get('ef_search')}). With Chroma's defaults "
+        "(16, 100, 100) it was 0.77 at 100k chunks during development, and answer-in-top-3 0.45: e5 vectors "
+        "are all alike (cosines 0.7-0.9), so a narrow graph search stops short of the true neighbours.",
+        "",
+    ]
 
 
 def _note(r: dict[str, Any]) -> list[str]:

