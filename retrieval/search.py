@@ -1,8 +1,9 @@
 """Hybrid search: dense (Chroma) + lexical (bm25s) fused by reciprocal rank, then sentence picking.
 
-Chunks are found by their fused rank; inside the best chunks every sentence is scored on its
-own (embedded with its article title, so "the meeting lasted two and a half hours" still knows
-whose meeting) and the best one or two adjacent sentences become the quote.
+Chunks are found by their fused rank; inside the best chunks every sentence is embedded and
+scored on its own, and the best run of up to three adjacent sentences becomes the quote. A quote
+is ranked by its sentences plus its chunk's score, because a short sentence ("the meeting lasted
+two and a half hours") does not say whose meeting: the chunk around it does.
 """
 
 from __future__ import annotations
@@ -53,38 +54,77 @@ class Candidate:
 
 
 class _SentenceCache:
-    """Sentence vectors computed at query time, kept for repeated questions (LRU)."""
+    """Sentence vectors computed at query time, kept for repeated questions (LRU).
+
+    Concurrent questions often read the same chunks: a key being computed by one thread is
+    claimed, and the others wait for it instead of embedding the same sentences again.
+    """
 
     def __init__(self, size: int = 20000) -> None:
         self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._pending: dict[tuple[str, int], threading.Event] = {}
         self._size = size
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+        """The cached vectors among `keys`."""
         with self._lock:
             found = {k: self._items[k] for k in keys if k in self._items}
             for k in found:
                 self._items.move_to_end(k)
             return found
 
-    def put(self, key: tuple[str, int], value: np.ndarray) -> None:
+    def claim(
+        self, keys: list[tuple[str, int]]
+    ) -> tuple[dict[tuple[str, int], np.ndarray], list[tuple[str, int]], list[threading.Event]]:
+        """Split `keys` into (cached vectors, keys the caller must compute, events of keys others compute)."""
         with self._lock:
-            self._items[key] = value
-            if len(self._items) > self._size:
+            found: dict[tuple[str, int], np.ndarray] = {}
+            mine: list[tuple[str, int]] = []
+            waits: list[threading.Event] = []
+            for key in dict.fromkeys(keys):
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    found[key] = self._items[key]
+                elif key in self._pending:
+                    waits.append(self._pending[key])
+                else:
+                    self._pending[key] = threading.Event()
+                    mine.append(key)
+            return found, mine, waits
+
+    def put_many(self, values: dict[tuple[str, int], np.ndarray]) -> None:
+        """Store computed vectors and wake whoever waits for them."""
+        with self._lock:
+            for key, value in values.items():
+                self._items[key] = value
+                self._items.move_to_end(key)
+            while len(self._items) > self._size:
                 self._items.popitem(last=False)
+            self._release(list(values))
+
+    def abandon(self, keys: list[tuple[str, int]]) -> None:
+        """Give up claimed keys (the computation failed): waiters then compute them themselves."""
+        with self._lock:
+            self._release(keys)
+
+    def _release(self, keys: list[tuple[str, int]]) -> None:
+        for key in keys:
+            event = self._pending.pop(key, None)
+            if event is not None:
+                event.set()
 
 
 def sentence_context(chunk: Chunk, sentence: Sentence) -> str:
-    """What a single sentence is embedded with."""
+    """What a single sentence is embedded with: the sentence alone; its context enters the ranking
+    through its chunk's score."""
     return sentence.text
 
 
 class HybridRetriever(BaseRetriever):
     """llama-index retriever returning chunks ranked by RRF of dense and bm25 lists."""
 
-    def __init__(
-        self, store: ChunkStore, derived: Derived, embedder: BaseEmbedding, params: SearchParams
-    ) -> None:
+    def __init__(self, store: ChunkStore, derived: Derived, embedder: BaseEmbedding, params: SearchParams) -> None:
         super().__init__()
         self._store = store
         self._lexical = derived.lexical
@@ -119,9 +159,7 @@ class HybridRetriever(BaseRetriever):
         """Nearest chunks, searched per language when there are several, ranked by centred cosine."""
         query = np.asarray(embedding, dtype=np.float32)
         languages = self._centroids.languages
-        searches = [
-            (lang, self._store.dense_search(embedding, self.params.candidates, lang)) for lang in languages
-        ]
+        searches = [(lang, self._store.dense_search(embedding, self.params.candidates, lang)) for lang in languages]
         if len(languages) <= 1:
             searches = [("", self._store.dense_search(embedding, self.params.candidates))]
         found = [
@@ -164,16 +202,28 @@ class Searcher:
         self._cache = _SentenceCache()
 
     def _sentence_vectors(self, chunks: list[Chunk]) -> dict[tuple[str, int], np.ndarray]:
-        keys = [(c.id, i) for c in chunks for i in range(len(c.sentences))]
-        vectors = self._cache.get_many(keys)
-        todo = [(c, i) for c in chunks for i in range(len(c.sentences)) if (c.id, i) not in vectors]
-        if todo:
-            texts = [sentence_context(c, c.sentences[i]) for c, i in todo]
-            fresh = self.embedder.get_text_embedding_batch(texts)
-            for (c, i), vector in zip(todo, fresh):
-                array = np.asarray(vector, dtype=np.float32)
-                vectors[(c.id, i)] = array
-                self._cache.put((c.id, i), array)
+        sentences = {(c.id, i): (c, i) for c in chunks for i in range(len(c.sentences))}
+        vectors, mine, waits = self._cache.claim(list(sentences))
+        try:
+            vectors.update(self._embed_sentences([sentences[k] for k in mine]))
+        finally:
+            # Release claims on failure too, so no other question waits for vectors that never come.
+            self._cache.abandon(mine)
+        for event in waits:
+            event.wait()
+        missing = [k for k in sentences if k not in vectors]
+        vectors.update(self._cache.get_many(missing))
+        leftover = [sentences[k] for k in missing if k not in vectors]  # their computing thread failed
+        vectors.update(self._embed_sentences(leftover, cache=False))
+        return vectors
+
+    def _embed_sentences(self, todo: list[tuple[Chunk, int]], cache: bool = True) -> dict[tuple[str, int], np.ndarray]:
+        if not todo:
+            return {}
+        fresh = self.embedder.get_text_embedding_batch([sentence_context(c, c.sentences[i]) for c, i in todo])
+        vectors = {(c.id, i): np.asarray(v, dtype=np.float32) for (c, i), v in zip(todo, fresh)}
+        if cache:
+            self._cache.put_many(vectors)
         return vectors
 
     def search(self, question: str, top_k: int = 3) -> tuple[list[Hit], list[Candidate]]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import Field
+
+from retrieval.search import Searcher
 from retrieval.text import contains_answer
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -59,3 +66,68 @@ def test_lexical_index_matches_names_across_scripts(engine) -> None:
     ids = [chunk_id for chunk_id, _ in engine.derived.lexical.search("Шойгу", 5)]
     chunks = engine.store.get_chunks(ids)
     assert ids and all("Shoigu" in chunk.text or "Soigu" in chunk.text for chunk, _ in chunks.values())
+
+
+class SlowRecordingEmbedding(BaseEmbedding):
+    """The real embedder, slowed down and recording every passage it embeds (optionally failing once)."""
+
+    inner: Any
+    embedded: list[str] = Field(default_factory=list)
+    failures_left: int = 0
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.inner.get_query_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        time.sleep(0.3)  # keep the first question busy while the others arrive
+        if self.failures_left:
+            self.failures_left -= 1
+            raise RuntimeError("embedder failed")
+        self.embedded.extend(texts)
+        return self.inner.get_text_embedding_batch(texts)
+
+
+def _ask_together(searcher: Searcher, question: str, times: int) -> list[Any]:
+    start = threading.Barrier(times)
+    results: list[Any] = [None] * times
+
+    def ask(slot: int) -> None:
+        start.wait()
+        try:
+            results[slot] = searcher.search(question, top_k=3)[0]
+        except RuntimeError as exc:
+            results[slot] = exc
+
+    threads = [threading.Thread(target=ask, args=(slot,)) for slot in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_concurrent_questions_embed_each_sentence_once(engine, embedder) -> None:
+    recording = SlowRecordingEmbedding(inner=embedder)
+    searcher = Searcher(engine.store, engine.derived, recording)
+    question = "How long did the meeting between Putin and Kim in Beijing last?"
+    results = _ask_together(searcher, question, times=6)
+    _, candidates = searcher.search(question)
+    read = candidates[: searcher.params.chunks_to_read]
+    assert len(recording.embedded) == sum(len(c.chunk.sentences) for c in read)
+    assert all([h.quote for h in r] == [h.quote for h in results[0]] for r in results)
+
+
+def test_a_failed_embedding_does_not_leave_other_questions_waiting(engine, embedder) -> None:
+    failing = SlowRecordingEmbedding(inner=embedder, failures_left=1)
+    searcher = Searcher(engine.store, engine.derived, failing)
+    results = _ask_together(searcher, "Which Russian minister will travel to Pyongyang in October?", times=3)
+    errors = [r for r in results if isinstance(r, RuntimeError)]
+    answered = [r for r in results if isinstance(r, list)]
+    assert len(errors) == 1 and len(answered) == 2
+    assert all(hits and "Lavrov" in " ".join(h.quote for h in hits) for hits in answered)
