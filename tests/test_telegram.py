@@ -42,15 +42,6 @@ BOT = f"@{BOT_USER['username']}"
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
     """Run the bot against the fake server with some settings changed: `async with start_bot(...)`."""
 

@@ -36,15 +36,6 @@ SHOIGU = "When did Shoigu visit Pyongyang?"
 ALICE = user(1001, "Alice")
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    """A fresh fake Bot API server."""
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
