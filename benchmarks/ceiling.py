@@ -31,7 +31,7 @@ from retrieval.engine import Engine
 from retrieval.evaluation import Question, load_questions
 from retrieval.ingest import ingest
 from retrieval.qtypes import answer_span, question_type
-from retrieval.search import Searcher, _joinable, _quote
+from retrieval.search import Searcher, _quote, quote_windows
 from retrieval.settings import Settings
 from retrieval.text import contains_answer, lexical_tokens
 
@@ -68,17 +68,6 @@ def _answers(question: Question, text: str) -> bool:
     return any(contains_answer(text, wanted) for wanted in question.expected_answer)
 
 
-def _windows(count: int, joinable: list[bool], width: int) -> list[tuple[int, int]]:
-    """The windows the product may quote: from each sentence, as far as `width` and the file allow."""
-    spans = []
-    for first in range(count):
-        last = first
-        while last + 1 < count and last - first + 1 < width and joinable[last]:
-            last += 1
-        spans.append((first, last))
-    return spans
-
-
 def collect(engine: Engine, questions: list[Question]) -> list[Case]:
     """Run every answerable question through the product and record what each signal said."""
     shipped = engine.searcher
@@ -98,8 +87,7 @@ def collect(engine: Engine, questions: list[Question]) -> list[Case]:
         windows = []
         for rank, candidate in enumerate(read):
             chunk = candidate.chunk
-            joinable = [_joinable(chunk, i) for i in range(len(chunk.sentences) - 1)]
-            for first, last in _windows(len(chunk.sentences), joinable, params.quote_sentences):
+            for first, last in quote_windows(chunk, params.quote_sentences):
                 text = _quote(chunk, first, last)[0]
                 scores = candidate.sentence_scores[first : last + 1]
                 signals = np.array(

@@ -278,14 +278,23 @@ def _joinable(chunk: Chunk, i: int) -> bool:
     return b.start - a.end == b.offset - (a.offset + len(a.text))
 
 
-def _best_window(chunk: Chunk, scores: list[float], width: int) -> tuple[int, int, float]:
-    """The run of up to `width` adjacent sentences (as long as the file allows) with the best
-    score, as (first, last, value): its best sentence counts most, the others break ties."""
-    best = (0, 0, float("-inf"))
-    for first in range(len(scores)):
+def quote_windows(chunk: Chunk, width: int) -> list[tuple[int, int]]:
+    """The quotable runs of a chunk as (first, last): from each sentence, up to `width` sentences
+    as long as they stand next to each other in the file."""
+    windows = []
+    for first in range(len(chunk.sentences)):
         last = first
-        while last + 1 < len(scores) and last - first + 1 < width and _joinable(chunk, last):
+        while last + 1 < len(chunk.sentences) and last - first + 1 < width and _joinable(chunk, last):
             last += 1
+        windows.append((first, last))
+    return windows
+
+
+def _best_window(chunk: Chunk, scores: list[float], width: int) -> tuple[int, int, float]:
+    """The quotable run (see `quote_windows`) with the best score, as (first, last, value): its
+    best sentence counts most, the others break ties."""
+    best = (0, 0, float("-inf"))
+    for first, last in quote_windows(chunk, width):
         window = scores[first : last + 1]
         value = max(window) + 0.25 * sum(window) / len(window)
         if value > best[2]:
