@@ -206,24 +206,25 @@ class Searcher:
         vectors, mine, waits = self._cache.claim(list(sentences))
         try:
             vectors.update(self._embed_sentences([sentences[k] for k in mine]))
-        finally:
-            # Release claims on failure too, so no other question waits for vectors that never come.
+        except BaseException:
+            # Release the claims, so no other question waits for vectors that never come.
             self._cache.abandon(mine)
+            raise
         for event in waits:
             event.wait()
         missing = [k for k in sentences if k not in vectors]
         vectors.update(self._cache.get_many(missing))
         leftover = [sentences[k] for k in missing if k not in vectors]  # their computing thread failed
-        vectors.update(self._embed_sentences(leftover, cache=False))
+        vectors.update(self._embed_sentences(leftover))
         return vectors
 
-    def _embed_sentences(self, todo: list[tuple[Chunk, int]], cache: bool = True) -> dict[tuple[str, int], np.ndarray]:
+    def _embed_sentences(self, todo: list[tuple[Chunk, int]]) -> dict[tuple[str, int], np.ndarray]:
+        """Embed these sentences and cache them (which also wakes any question waiting for them)."""
         if not todo:
             return {}
         fresh = self.embedder.get_text_embedding_batch([sentence_context(c, c.sentences[i]) for c, i in todo])
         vectors = {(c.id, i): np.asarray(v, dtype=np.float32) for (c, i), v in zip(todo, fresh)}
-        if cache:
-            self._cache.put_many(vectors)
+        self._cache.put_many(vectors)
         return vectors
 
     def search(self, question: str, top_k: int = 3) -> tuple[list[Hit], list[Candidate]]:
