@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+Confidence = Literal["answer", "unsure", "none"]
 
 
 class Span(BaseModel):
@@ -93,3 +95,16 @@ class Answer(BaseModel):
     mode: Literal["extractive", "llm"] = "extractive"
     citations: list[Citation] = Field(default_factory=list)
     note: str | None = None  # e.g. why the generator fell back to the extractive answer
+    confidence: Confidence = Field(
+        default="answer",
+        description="answer: the passages answer; unsure: they may not (still shown); none: nothing to quote",
+    )
+    kind: Literal["answer", "smalltalk"] = "answer"  # smalltalk: a greeting or thanks, answered without sources
+    language: str | None = None  # the question's language (ISO 639-1) when it can be told
+    read_as: str | None = None  # the standalone question that was searched, when a follow-up was rewritten
+
+    @model_validator(mode="after")
+    def _abstained_means_none(self) -> Answer:
+        if self.abstained and self.confidence != "none":
+            self.confidence = "none"
+        return self

@@ -8,8 +8,7 @@ two and a half hours") does not say whose meeting: the chunk around it does.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +17,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from retrieval.derived import Derived
-from retrieval.models import Chunk, Hit, Sentence
+from retrieval.models import Chunk, Hit
 from retrieval.qtypes import answer_span, question_type
+from retrieval.sentence_vectors import SentenceVectors
 from retrieval.store import ChunkStore
 from retrieval.text import content_words, lexical_tokens
 
@@ -51,74 +51,6 @@ class Candidate:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     sentence_scores: list[float] = field(default_factory=list)
-
-
-class _SentenceCache:
-    """Sentence vectors computed at query time, kept for repeated questions (LRU).
-
-    Concurrent questions often read the same chunks: a key being computed by one thread is
-    claimed, and the others wait for it instead of embedding the same sentences again.
-    """
-
-    def __init__(self, size: int = 20000) -> None:
-        self._items: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-        self._pending: dict[tuple[str, int], threading.Event] = {}
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
-        """The cached vectors among `keys`."""
-        with self._lock:
-            found = {k: self._items[k] for k in keys if k in self._items}
-            for k in found:
-                self._items.move_to_end(k)
-            return found
-
-    def claim(
-        self, keys: list[tuple[str, int]]
-    ) -> tuple[dict[tuple[str, int], np.ndarray], list[tuple[str, int]], list[threading.Event]]:
-        """Split `keys` into (cached vectors, keys the caller must compute, events of keys others compute)."""
-        with self._lock:
-            found: dict[tuple[str, int], np.ndarray] = {}
-            mine: list[tuple[str, int]] = []
-            waits: list[threading.Event] = []
-            for key in dict.fromkeys(keys):
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    found[key] = self._items[key]
-                elif key in self._pending:
-                    waits.append(self._pending[key])
-                else:
-                    self._pending[key] = threading.Event()
-                    mine.append(key)
-            return found, mine, waits
-
-    def put_many(self, values: dict[tuple[str, int], np.ndarray]) -> None:
-        """Store computed vectors and wake whoever waits for them."""
-        with self._lock:
-            for key, value in values.items():
-                self._items[key] = value
-                self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-            self._release(list(values))
-
-    def abandon(self, keys: list[tuple[str, int]]) -> None:
-        """Give up claimed keys (the computation failed): waiters then compute them themselves."""
-        with self._lock:
-            self._release(keys)
-
-    def _release(self, keys: list[tuple[str, int]]) -> None:
-        for key in keys:
-            event = self._pending.pop(key, None)
-            if event is not None:
-                event.set()
-
-
-def sentence_context(chunk: Chunk, sentence: Sentence) -> str:
-    """What a single sentence is embedded with: the sentence alone; its context enters the ranking
-    through its chunk's score."""
-    return sentence.text
 
 
 class HybridRetriever(BaseRetriever):
@@ -199,44 +131,38 @@ class Searcher:
         self.embedder = embedder
         self.centroids = derived.centroids
         self.retriever = HybridRetriever(store, derived, embedder, self.params)
-        self._cache = _SentenceCache()
+        self.sentence_vectors = SentenceVectors(embedder)
 
-    def _sentence_vectors(self, chunks: list[Chunk]) -> dict[tuple[str, int], np.ndarray]:
-        sentences = {(c.id, i): (c, i) for c in chunks for i in range(len(c.sentences))}
-        vectors, mine, waits = self._cache.claim(list(sentences))
-        try:
-            vectors.update(self._embed_sentences([sentences[k] for k in mine]))
-        except BaseException:
-            # Release the claims, so no other question waits for vectors that never come.
-            self._cache.abandon(mine)
-            raise
-        for event in waits:
-            event.wait()
-        missing = [k for k in sentences if k not in vectors]
-        vectors.update(self._cache.get_many(missing))
-        leftover = [sentences[k] for k in missing if k not in vectors]  # their computing thread failed
-        vectors.update(self._embed_sentences(leftover))
-        return vectors
-
-    def _embed_sentences(self, todo: list[tuple[Chunk, int]]) -> dict[tuple[str, int], np.ndarray]:
-        """Embed these sentences and cache them (which also wakes any question waiting for them)."""
-        if not todo:
-            return {}
-        fresh = self.embedder.get_text_embedding_batch([sentence_context(c, c.sentences[i]) for c, i in todo])
-        vectors = {(c.id, i): np.asarray(v, dtype=np.float32) for (c, i), v in zip(todo, fresh)}
-        self._cache.put_many(vectors)
-        return vectors
-
-    def search(self, question: str, top_k: int = 3) -> tuple[list[Hit], list[Candidate]]:
-        """The best `top_k` quotes (from different chunks) and the fused chunk candidates behind them."""
-        p = self.params
+    def candidates(self, question: str, queries: Sequence[str] = ()) -> tuple[np.ndarray, list[Candidate]]:
+        """The question's vector and the fused chunk candidates of the question and its extra
+        `queries` (e.g. translations), best first: a chunk found by several lists adds their scores."""
         embedding = self.embedder.get_query_embedding(question)
         candidates = self.retriever.candidates(question, embedding)
+        extra = [q for q in dict.fromkeys(queries) if q.strip() and q != question]
+        if extra:
+            by_id = {c.chunk.id: c for c in candidates}
+            for query in extra:
+                vector = self.embedder.get_query_embedding(query)
+                for found in self.retriever.candidates(query, vector):
+                    known = by_id.get(found.chunk.id)
+                    if known is None:
+                        by_id[found.chunk.id] = found
+                        continue
+                    known.fused += found.fused
+                    if found.centered > known.centered:
+                        known.dense, known.centered = found.dense, found.centered
+            candidates = sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
+        return np.asarray(embedding, dtype=np.float32), candidates
+
+    def search(self, question: str, top_k: int = 3, queries: Sequence[str] = ()) -> tuple[list[Hit], list[Candidate]]:
+        """The best `top_k` quotes and the fused chunk candidates behind them. `queries` are extra
+        search strings for the same question (translations, keywords); quotes are ranked for `question`."""
+        p = self.params
+        query, candidates = self.candidates(question, queries)
         if not candidates:
             return [], []
         read = candidates[: p.chunks_to_read]
-        query = np.asarray(embedding, dtype=np.float32)
-        vectors = self._sentence_vectors([c.chunk for c in read])
+        vectors = self.sentence_vectors.for_chunks([c.chunk for c in read])
         qtype = question_type(question)
         q_words = set(content_words(question))
         q_grams = set(lexical_tokens(question))
@@ -246,7 +172,7 @@ class Searcher:
             offset = self.centroids.offset(query, chunk.language)
             scores = []
             for i, sentence in enumerate(chunk.sentences):
-                score = float(vectors[(chunk.id, i)] @ query) - offset
+                score = float(vectors[chunk.id][i] @ query) - offset
                 if p.sentence_lexical:
                     overlap = len(q_grams & set(lexical_tokens(sentence.text))) / max(len(q_grams), 1)
                     score += p.sentence_lexical * overlap
