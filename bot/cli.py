@@ -249,16 +249,16 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
             continue
         if line in ("/quit", "/exit", "/q"):
             return
-        if line in commands:
-            commands[line]()
-            continue
         try:
+            if line in commands:
+                commands[line]()
+                continue
             answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
             if answer.question != line:
                 console.print(f"[dim](read as: {escape(answer.question)})[/]")
             print_answer(answer)
             history.add(answer)
-        except Exception as exc:  # the session and its history outlive any one question
+        except Exception as exc:  # the session and its history outlive any one question or command
             errors.print(f"[yellow]{escape(chat_fault(exc))}[/]", soft_wrap=True)
         console.print()
 

@@ -155,7 +155,7 @@ def cases() -> list[Any]:
         "empty question": Case([*ask, ""], 1, r"^error: the question is empty"),
         "whitespace question": Case([*ask, " \t "], 1, r"^error: the question is empty"),
         "20,000-character question": Case([*ask, "x" * 20_000], 1, r"^error: the question is 20000 characters long"),
-        "emoji-only question": Case([*ask, "😀🎉🔥"], 0, r"sources don't say"),
+        "emoji-only question": Case([*ask, "😀🎉🔥"], 1, r"^error: the question has no words in it; ask in words"),
         # corpora
         "missing corpus": Case(["ingest", "--corpus", "{tmp}/nowhere", "--index-dir", "{tmp}/i"], 1,
                                r"^error: corpus directory .*nowhere does not exist; pass --corpus"),
