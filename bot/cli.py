@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from retrieval.settings import Settings, get_settings
+from retrieval.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -71,7 +71,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def settings_with(**overrides: Any) -> Settings:
     """The configured settings with the command-line options that were given."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return get_settings().model_copy(update=given)
+    return configured().model_copy(update=given)
+
+
+def configured() -> Settings:
+    """The settings from the environment and `.env`, or one line and exit code 2 when one is invalid."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+@app.callback(help=app.info.help)
+def check_settings() -> None:
+    # Every command checks every setting first, so a bad one is reported the same way whichever runs.
+    configured()
 
 
 @contextmanager
@@ -80,22 +94,39 @@ def user_errors() -> Iterator[None]:
     from retrieval.engine import QuestionError
     from retrieval.evaluation import FixtureError
     from retrieval.loading import CorpusError
+    from retrieval.locking import IngestBusyError
     from retrieval.store import StoreError
 
     try:
         yield
-    except (CorpusError, StoreError, QuestionError, FixtureError) as exc:
+    except (CorpusError, StoreError, QuestionError, FixtureError, IngestBusyError) as exc:
         fail(str(exc))
     except PermissionError as exc:
         fail(f"permission denied: {exc.filename}; pass --index-dir to a writable directory")
 
 
 def open_engine(settings: Settings) -> Engine:
-    """Open the index once for the whole command."""
+    """Open the index once for the whole command; while an ingest rebuilds it, say so."""
     from retrieval.engine import Engine
+    from retrieval.locking import ingest_running
+    from retrieval.store import StoreError
 
+    def rebuilding(holder: object) -> StoreError:
+        return StoreError(
+            f"an ingest ({holder}) is rebuilding the index at {settings.index_dir}; ask again when it has finished"
+        )
+
+    holder = ingest_running(settings.index_dir)
+    if holder is not None and holder.rebuilding:
+        raise rebuilding(holder)  # what is there now is a partial index
     with console.status("Opening the index…", spinner="dots"):
-        return Engine(settings)
+        try:
+            return Engine(settings)
+        except StoreError as exc:
+            holder = ingest_running(settings.index_dir)
+            if holder is None:
+                raise
+            raise rebuilding(holder) from exc
 
 
 def print_answer(answer: Answer) -> None:
@@ -218,20 +249,32 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
             continue
         if line in ("/quit", "/exit", "/q"):
             return
-        if line in commands:
-            commands[line]()
-            continue
-        from retrieval.engine import QuestionError
-
         try:
+            if line in commands:
+                commands[line]()
+                continue
             answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
             if answer.question != line:
                 console.print(f"[dim](read as: {escape(answer.question)})[/]")
             print_answer(answer)
             history.add(answer)
-        except QuestionError as exc:
-            errors.print(f"[yellow]{escape(str(exc))}[/]")
+        except Exception as exc:  # the session and its history outlive any one question or command
+            errors.print(f"[yellow]{escape(chat_fault(exc))}[/]", soft_wrap=True)
         console.print()
+
+
+def chat_fault(exc: BaseException) -> str:
+    """One line for a question chat could not answer; the session goes on."""
+    from retrieval.engine import QuestionError
+    from retrieval.messages import first_line, strip_credentials
+    from retrieval.store import StoreError
+
+    if isinstance(exc, (QuestionError, StoreError)):
+        return f"{exc} (the conversation goes on; ask again)"
+    return (
+        f"could not answer that ({type(exc).__name__}: {strip_credentials(first_line(exc))}); "
+        "the conversation goes on, ask again"
+    )
 
 
 def print_sources(rows: list[dict[str, Any]]) -> None:

@@ -45,6 +45,7 @@ from telegram.ext import (
 
 from bot import formatting as fmt
 from retrieval.engine import QuestionError
+from retrieval.messages import safe_url, strip_credentials
 from retrieval.models import Answer
 from retrieval.settings import Settings
 from retrieval.store import StoreError
@@ -477,7 +478,7 @@ async def post_init(application: Application) -> None:
     await application.bot.set_my_commands(COMMANDS)
     state: Shared = application.bot_data["newsqa"]
     log.info("started as @%s with %d indexed chunks; Bot API at %s", application.bot.username,
-             state.engine.store.count(), state.settings.telegram_base_url)
+             state.engine.store.count(), safe_url(state.settings.telegram_base_url))
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -576,7 +577,7 @@ def run(
         raise StartupError("Telegram refused the bot token; check TELEGRAM_BOT_TOKEN") from exc
     except NetworkError as exc:
         raise StartupError(
-            f"cannot reach the Bot API at {settings.telegram_base_url} ({type(exc).__name__}); "
+            f"cannot reach the Bot API at {safe_url(settings.telegram_base_url)} ({type(exc).__name__}); "
             "check the network or TELEGRAM_BASE_URL"
         ) from exc
 
@@ -594,7 +595,7 @@ class Redact(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "<redacted>")
-        return text
+        return strip_credentials(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

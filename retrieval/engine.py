@@ -57,6 +57,9 @@ class Engine:
         question = question.strip()
         if not question:
             raise QuestionError("the question is empty; ask something, e.g. newsqa ask \"Who met Kim Jong Un?\"")
+        if not any(character.isalnum() for character in question):
+            # Emoji or punctuation alone match arbitrary passages; there is nothing to search for.
+            raise QuestionError("the question has no words in it; ask in words, e.g. \"Who met Kim Jong Un?\"")
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise QuestionError(f"the question is {len(question)} characters long; keep it under {limit}")

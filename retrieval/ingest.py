@@ -11,6 +11,12 @@ recorded with its fingerprint only after its last one is; removal deletes chunks
 registry entry. So an article with stored chunks is always in the registry, and a run killed at
 any point, then run again, redoes exactly the unfinished articles: it ends with the same index
 as an uninterrupted run. Articles the registry does not know need no clean-up (no deletes).
+
+One at a time: a run holds the index's lock file (`retrieval.locking`) from start to end, so a
+second ingest into the same index stops at once and names the process that holds it.
+
+One bad file never costs the others: a file that cannot be read, decoded, parsed, cleaned or
+chunked is skipped with its reason and the run goes on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -27,10 +34,20 @@ from retrieval import derived
 from retrieval.chunking import chunk_article
 from retrieval.cleaning import clean
 from retrieval.embeddings import embedder_identity
-from retrieval.loading import Skipped, corpus_files, decode_document, digest_bytes, document_id, read_bytes
+from retrieval.loading import (
+    Skipped,
+    corpus_files,
+    decode_document,
+    digest_bytes,
+    document_id,
+    outside_corpus,
+    read_bytes,
+)
+from retrieval.locking import ingest_lock
+from retrieval.messages import first_line
 from retrieval.models import Article, Chunk
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore
+from retrieval.store import ChunkStore, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +160,16 @@ def ingest(
 ) -> IngestReport:
     """Bring the index in line with the corpus directory; see the module docstring."""
     files = corpus_files(settings.corpus_dir)
+    if not settings.chroma_host:
+        # The index directory must be creatable before its lock file can be; say so in one line.
+        check_writable(settings)
+    with ingest_lock(settings.index_dir, rebuilding=reset):
+        return _ingest_locked(settings, embedder, files, reset, progress)
+
+
+def _ingest_locked(
+    settings: Settings, embedder: BaseEmbedding, files: list[Path], reset: bool, progress: Progress | None
+) -> IngestReport:
     if reset:
         ChunkStore.reset(settings)
         shutil.rmtree(settings.derived_dir, ignore_errors=True)
@@ -157,6 +184,13 @@ def ingest(
 
     for path in files:
         article_id = document_id(path, settings.corpus_dir)
+        outside = None if settings.allow_external_symlinks else outside_corpus(path, settings.corpus_dir)
+        if outside is not None:
+            # Not `seen`: whatever an earlier run indexed through this link is removed below.
+            report.skipped.append(outside)
+            if progress:
+                progress("file", 1)
+            continue
         # A file that exists but cannot be read keeps whatever was indexed from it before.
         seen.add(article_id)
         data = read_bytes(path)
@@ -165,11 +199,11 @@ def ingest(
         elif known.get(article_id) == digest_bytes(data):
             report.unchanged.append(article_id)  # decided from the bytes alone: nothing is parsed
         else:
-            document = decode_document(path, settings.corpus_dir, data)
-            if isinstance(document, Skipped):
-                report.skipped.append(document)
+            prepared = _prepare(path, settings, data)
+            if isinstance(prepared, Skipped):
+                report.skipped.append(prepared)
             else:
-                article = clean(document)
+                article, chunks = prepared
                 registered = article_id in known  # possibly half-written by a killed run
                 if article is None:
                     report.skipped.append(Skipped(path, "has no article text left after cleaning"))
@@ -184,7 +218,7 @@ def ingest(
                 else:
                     if registered:
                         store.begin_article(article_id)
-                    writer.add(article, chunk_article(article, max_chars=settings.chunk_chars))
+                    writer.add(article, chunks)
                     (report.updated if known.get(article_id) else report.added).append(article_id)
         if progress:
             progress("file", 1)
@@ -202,9 +236,24 @@ def ingest(
         store.bump_revision()
         derived.rebuild(store, settings.derived_dir)
     else:
-        derived.load(store, settings.derived_dir)
+        derived.load(store, settings.derived_dir, save=True)
     report.chunks_total = store.count()
     return report
+
+
+def _prepare(path: Path, settings: Settings, data: bytes) -> tuple[Article | None, list[Chunk]] | Skipped:
+    """Decode, clean and chunk one file; any failure in that (a parser's bug included) skips the file
+    with its reason instead of ending the run."""
+    try:
+        document = decode_document(path, settings.corpus_dir, data)
+        if isinstance(document, Skipped):
+            return document
+        article = clean(document)
+        chunks = [] if article is None else chunk_article(article, max_chars=settings.chunk_chars)
+    except Exception as exc:
+        log.debug("preparing %s failed", path, exc_info=True)
+        return Skipped(path, f"could not be processed ({type(exc).__name__}: {first_line(exc)})")
+    return article, chunks
 
 
 def _dimension(embedder: BaseEmbedding) -> int:

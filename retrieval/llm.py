@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from retrieval.messages import safe_url, strip_credentials
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,13 +57,13 @@ def describe_llm(settings: Settings) -> str:
     """The model and endpoint, for notes and scorecards (never the key)."""
     if settings.llm_provider == "none":
         return "no model (NEWSQA_LLM=none, or no OPENAI_API_KEY / OPENAI_BASE_URL)"
-    return f"{settings.llm_model} at {settings.openai_base_url or OPENAI_URL}"
+    return f"{settings.llm_model} at {safe_url(settings.openai_base_url or OPENAI_URL)}"
 
 
 def redact(text: str, settings: Settings) -> str:
     """`text` with the API key masked, for anything that may reach a log or a user."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    return text.replace(key, "***") if len(key) >= 4 else text
+    return strip_credentials(text.replace(key, "***") if len(key) >= 4 else text)
 
 
 def retry_after(exc: BaseException) -> float | None:

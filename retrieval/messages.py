@@ -1,0 +1,38 @@
+"""Short, safe text for one-line messages: an exception's first line, a URL without its credentials."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+# user:password@ (or a bare token@) inside any URL in a text; the scheme keeps it from matching e-mail addresses.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, cut to `limit` characters (its class name if it has none)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
+def safe_url(url: str | None) -> str:
+    """`url` with any `user:password@` and credential-looking query parameters removed, for display."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return strip_credentials(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = "&".join(
+        pair for pair in parts.query.split("&") if pair and not _SECRET_PARAM.match(pair.split("=", 1)[0])
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def strip_credentials(text: str) -> str:
+    """Every URL in `text` without its `user:password@` part (for log lines and error messages)."""
+    return _USERINFO.sub(r"\1", text)
+
+
+_SECRET_PARAM = re.compile(r"(?i)^(api[_-]?key|key|token|access[_-]?token|password|secret|sig|signature)$")
