@@ -114,6 +114,14 @@ def test_chat_answers_and_quits(index_dir: Path) -> None:
     assert "27/7" in result.output
 
 
+def test_chat_reads_a_follow_up_against_the_previous_question_until_new(index_dir: Path) -> None:
+    lines = ["Ông Shoigu đến Bình Nhưỡng khi nào?", "ông ấy đã gặp ai ở đó?", "/new", "ông ấy đã gặp ai ở đó?", "/quit"]
+    result = runner.invoke(app, ["chat", "--mode", "extractive", "--index-dir", str(index_dir)],
+                           input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(Hiểu là: ông ấy đã gặp ai ở đó? (Shoigu Bình Nhưỡng))") == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
