@@ -207,7 +207,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
 
     Example: newsqa chat
     """
-    from bot.conversation import remember
+    from bot.conversation import as_read, remember
     from retrieval.generation import History
 
     settings = settings_with(index_dir=index_dir)
@@ -239,7 +239,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
         from retrieval.engine import QuestionError
 
         try:
-            answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
+            answer = as_read(engine.ask(line, top_k=top_k, mode=mode.value, history=history), line)
             print_answer(answer, engine)
             remember(history, answer)
         except QuestionError as exc:

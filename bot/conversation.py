@@ -44,6 +44,14 @@ def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: fl
     return thread.history
 
 
+def as_read(answer: Answer, asked: str) -> Answer:
+    """The answer saying how the question was read: a generator that rewrote a follow-up into
+    `answer.question` without setting `read_as` gets it set, and the question back as asked."""
+    if answer.read_as is None and answer.question.strip() != asked.strip():
+        return answer.model_copy(update={"question": asked, "read_as": answer.question})
+    return answer
+
+
 def remember(conversation: History, answer: Answer) -> None:
     """Add a turn, recorded as the question was understood, so the next follow-up builds on it."""
     if answer.kind == "smalltalk":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from bot.i18n import Translations, choose, question_language, translations
 from bot.limits import QuestionLimits
 from bot.replying import pages_keyboard, send_answer, send_html, stream_answer, topic, typing
 from retrieval.engine import QuestionError
+from retrieval.models import Answer
 from retrieval.settings import Settings
 from retrieval.store import StoreError
 
@@ -138,10 +140,11 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     async with typing(message):
         try:
             if state.engine.answer_mode() == "llm" and not quiet_smalltalk:
-                pieces = state.engine.astream(question, history=history)
+                pieces = read_as_asked(state.engine.astream(question, history=history), question)
                 answer = await stream_answer(message, pieces, tr, about=state.about)
             else:
-                answer = await asyncio.to_thread(state.engine.ask, question, None, None, history)
+                answer = conversation.as_read(
+                    await asyncio.to_thread(state.engine.ask, question, None, None, history), question)
         except QuestionError as exc:
             await message.reply_html(fmt.escape(str(exc)), do_quote=True)
             return
@@ -154,6 +157,12 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     if answer.kind == "smalltalk" and quiet_smalltalk:
         return
     await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about)
+
+
+async def read_as_asked(pieces: AsyncIterator[str | Answer], asked: str) -> AsyncIterator[str | Answer]:
+    """A streamed answer whose final Answer says how the question was read."""
+    async for piece in pieces:
+        yield conversation.as_read(piece, asked) if isinstance(piece, Answer) else piece
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

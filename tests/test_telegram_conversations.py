@@ -286,3 +286,32 @@ async def test_the_bot_warms_up_before_it_takes_updates(telegram: FakeTelegram, 
     async with start_bot(Watched()):
         await telegram.ask(private_chat(ALICE), ALICE, SHOIGU)
     assert searched[:1] == [0]  # the warm-up query ran before the first poll for updates
+
+
+async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(
+    telegram: FakeTelegram, seed_index: Settings, embedder: Any
+) -> None:
+    from pydantic import SecretStr
+
+    from retrieval import prompts
+    from retrieval.engine import Engine
+    from tests.fakes.openai_server import FakeOpenAI
+
+    def model(request: Any) -> str:
+        if request.text("system") == prompts.CONDENSE_SYSTEM:
+            return "Who did Shoigu meet in Pyongyang?"
+        return "Shoigu met Kim Jong Un in Pyongyang [1]."
+
+    chat = private_chat(ALICE)
+    with FakeOpenAI(responder=model) as server:
+        settings = telegram.settings_for(seed_index, llm="openai", openai_base_url=server.base_url,
+                                         openai_api_key=SecretStr("sk-test-key"))
+        engine = Engine(settings, embedder=embedder)
+        async with running(build_application(settings, engine), poll_timeout=0.5) as app:
+            await telegram.ask(chat, ALICE, SHOIGU)
+            await telegram.settle(app)
+            await telegram.ask(chat, ALICE, FOLLOW_UP)
+            await telegram.settle(app)
+    first, second = telegram.replies(chat["id"])
+    assert "Read as" not in first.text
+    assert second.text.startswith("Read as: Who did Shoigu meet in Pyongyang?\n\nShoigu met Kim Jong Un")
