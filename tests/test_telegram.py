@@ -5,8 +5,6 @@ index, talking HTTP to a fake Bot API server on 127.0.0.1 (tests/fakes/telegram_
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ from telegram.ext import Application
 
 from bot import formatting as fmt
 from bot.addressing import is_allowed, without_mention
-from bot.app import build_application, running
 from bot.handlers import question_problem, store_is_down
 from bot.limits import QuestionLimits
 from bot.logs import Redact
@@ -34,26 +31,6 @@ SHOIGU = "When did Shoigu visit Pyongyang?"
 ALICE = user(1001, "Alice")
 BOB = user(1002, "Bob")
 BOT = f"@{BOT_USER['username']}"
-
-
-@pytest.fixture
-def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
-    """Run the bot against the fake server with some settings changed: `async with start_bot(...)`."""
-
-    @asynccontextmanager
-    async def started(engine_: Any = None, **overrides: Any) -> AsyncIterator[Application]:
-        app = build_application(telegram.settings_for(seed_index, **overrides), engine_ or engine)
-        async with running(app, poll_timeout=0.5):
-            yield app
-
-    return started
-
-
-@pytest.fixture
-async def bot(start_bot: Any) -> AsyncIterator[Application]:
-    """The bot with the default settings (everyone allowed, 10 questions a minute)."""
-    async with start_bot() as app:
-        yield app
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -336,13 +313,18 @@ async def test_expand_button_sends_the_passage_around_the_quote(telegram: FakeTe
     assert citation.source in passage.text
 
 
-async def test_expand_for_a_passage_no_longer_indexed_says_so(telegram: FakeTelegram,
-                                                              bot: Application) -> None:
+@pytest.mark.parametrize(("data", "alert"), [
+    ("x:1:ffffffffffffffffffffffff:0:10", fmt.PASSAGE_GONE),  # expand a passage no longer indexed
+    ("vote:up", fmt.UNKNOWN_BUTTON),  # a button this bot does not know
+])
+async def test_a_button_that_cannot_be_acted_on_is_answered_with_an_alert(telegram: FakeTelegram, bot: Application,
+                                                                          data: str, alert: str) -> None:
     chat = private_chat(ALICE)
     [answer] = await telegram.ask(chat, ALICE, SHOIGU)
-    telegram.press(answer, "x:1:ffffffffffffffffffffffff:0:10", ALICE)
+    telegram.press(answer, data, ALICE)
     await telegram.wait_for(lambda: telegram.callback_answers)
-    assert telegram.callback_answers[0]["text"] == fmt.PASSAGE_GONE
+    assert telegram.callback_answers[0]["text"] == alert
+    assert telegram.callback_answers[0]["show_alert"] in (True, "true", "True")
     assert len(telegram.replies(chat["id"])) == 1
 
 

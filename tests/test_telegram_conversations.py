@@ -6,8 +6,6 @@ forum topics and the warm start.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +28,6 @@ BOT = f"@{BOT_USER['username']}"
 STICKER = {"sticker": {"file_id": "s", "file_unique_id": "s1", "type": "regular", "width": 512, "height": 512,
                        "is_animated": False, "is_video": False}}
 PHOTO = [{"file_id": "p", "file_unique_id": "p1", "width": 90, "height": 90}]
-
-
-@pytest.fixture
-def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
-    """Run the bot against the fake server with some settings changed: `async with start_bot(...)`."""
-
-    @asynccontextmanager
-    async def started(engine_: Any = None, **overrides: Any) -> AsyncIterator[Application]:
-        app = build_application(telegram.settings_for(seed_index, llm="none", **overrides), engine_ or engine)
-        async with running(app, poll_timeout=0.5):
-            yield app
-
-    return started
-
-
-@pytest.fixture
-async def bot(start_bot: Any) -> AsyncIterator[Application]:
-    """The bot with the default settings."""
-    async with start_bot() as app:
-        yield app
 
 
 def replied_to(telegram: FakeTelegram, chat: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
@@ -195,16 +173,6 @@ async def test_fifteen_questions_one_every_four_seconds_answer_ten_and_tell_five
 
 
 # --- buttons -------------------------------------------------------------------------------------
-
-
-async def test_a_button_the_bot_does_not_know_is_answered_with_an_alert(telegram: FakeTelegram,
-                                                                        bot: Application) -> None:
-    chat = private_chat(ALICE)
-    [answer] = await telegram.ask(chat, ALICE, SHOIGU)
-    telegram.press(answer, "vote:up", ALICE)
-    await telegram.wait_for(lambda: telegram.callback_answers)
-    assert telegram.callback_answers[0]["text"] == fmt.UNKNOWN_BUTTON
-    assert telegram.callback_answers[0]["show_alert"] in (True, "true", "True")
 
 
 async def test_pressing_expand_twice_posts_the_passage_once(telegram: FakeTelegram, bot: Application) -> None:

@@ -134,17 +134,6 @@ async def test_newsqa_bot_says_when_telegram_refuses_the_token(
 # --- the Application in this process -------------------------------------------------------------
 
 
-@pytest.fixture
-def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
-    """Run the bot against the fake server: `async with start_bot(engine=..., **settings)`."""
-
-    def started(engine_: Any = None, **overrides: Any) -> Any:
-        app = build_application(telegram.settings_for(seed_index, **overrides), engine_ or engine)
-        return running(app, poll_timeout=0.5)
-
-    return started
-
-
 async def test_fifty_users_asking_at_once_are_all_answered(telegram: FakeTelegram, start_bot: Any,
                                                            engine: Any) -> None:
     questions = [q.question for q in load_questions(QUESTIONS) if q.answerable][:10]
