@@ -129,12 +129,25 @@ def open_engine(settings: Settings) -> Engine:
             raise rebuilding(holder) from exc
 
 
-def print_answer(answer: Answer) -> None:
-    """Render an answer and its citations for the terminal."""
+def print_answer(answer: Answer, engine: Engine | None = None) -> None:
+    """Render an answer and its citations for the terminal, the texts newsqa writes itself from the
+    message catalogue in the question's language (by the answer's kind and confidence)."""
+    from bot import formatting as fmt
+    from bot.i18n import choose, question_language, translations
+
+    tr = translations(choose(answer.language, question_language(answer.question)))
+    if answer.read_as and answer.read_as != answer.question:
+        console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
+    if answer.kind == "smalltalk":
+        about = fmt.holdings(engine.sources(), engine.settings.example_questions) if engine else None
+        console.print(escape(fmt.plain(fmt.render_answer(answer, tr, about))))
+        return
     style = "yellow" if answer.abstained else "bold"
-    console.print(f"[{style}]{escape(answer.answer)}[/]")
+    console.print(f"[{style}]{escape(fmt.plain(fmt.answer_head(answer, tr)))}[/]")
     if answer.note:
         console.print(f"[dim]{escape(answer.note)}[/]")
+    if answer.confidence == "unsure" and not answer.abstained:
+        console.print(f"[yellow]{escape(tr.gettext(fmt.UNSURE))}[/]")
     for citation in answer.citations:
         quote = escape(citation.quote)
         if citation.highlight:
@@ -214,16 +227,18 @@ def ask(
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
-        print_answer(answer)
+        print_answer(answer, engine)
 
 
 @app.command()
 def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto) -> None:
-    """Ask questions one after another; with a model, follow-ups ("and when was that?") are read
-    against the last few turns. /sources lists the articles, /new forgets the conversation, /quit leaves.
+    """Ask questions one after another; follow-ups ("and when was that?") are read against the last
+    few turns (rewritten by the model when one is configured). /sources lists the articles, /new
+    forgets the conversation, /quit leaves.
 
     Example: newsqa chat
     """
+    from bot.conversation import as_read, remember
     from retrieval.generation import History
 
     settings = settings_with(index_dir=index_dir)
@@ -253,11 +268,9 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
             if line in commands:
                 commands[line]()
                 continue
-            answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
-            if answer.question != line:
-                console.print(f"[dim](read as: {escape(answer.question)})[/]")
-            print_answer(answer)
-            history.add(answer)
+            answer = as_read(engine.ask(line, top_k=top_k, mode=mode.value, history=history), line)
+            print_answer(answer, engine)
+            remember(history, answer)
         except Exception as exc:  # the session and its history outlive any one question or command
             errors.print(f"[yellow]{escape(chat_fault(exc))}[/]", soft_wrap=True)
         console.print()
@@ -399,7 +412,8 @@ def telegram_bot(
 
     Example: TELEGRAM_BOT_TOKEN=123:abc newsqa bot
     """
-    from bot.telegram import StartupError, bot_token, build_application, configure_logging, run
+    from bot.app import StartupError, bot_token, build_application, run
+    from bot.logs import configure_logging
 
     settings = settings_with(index_dir=index_dir)
     configure_logging(settings, verbose)

@@ -1,7 +1,9 @@
-"""Answers and bot replies as Telegram HTML: every source or user text escaped, long messages split
-on paragraph or sentence boundaries with the open tags closed and reopened in each part.
+"""Answers and bot replies as Telegram HTML, in the reader's language: every source or user text
+escaped, long messages split on paragraph or sentence boundaries with the open tags closed and
+reopened in each part.
 
-Pure functions only (no network, no PTB objects), so every reply can be checked offline.
+Pure functions only (no network, no PTB objects), so every reply can be checked offline. Texts come
+from the message catalogue (`bot.i18n`): each renderer takes the reader's `Translations`.
 """
 
 from __future__ import annotations
@@ -12,33 +14,49 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.i18n import DEFAULT_LANGUAGE, N_, Translations, language_name, translations
 from retrieval.models import Answer, Citation
+from retrieval.qtypes import question_type
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the parsed text
 TITLE_CHARS = 90  # titles are often a whole first sentence; a phone line holds about this much
+ENGLISH = translations(DEFAULT_LANGUAGE)
 
-LANGUAGES = {"vi": "Vietnamese", "bg": "Bulgarian", "en": "English", "ru": "Russian"}
-
-HELP = (
+HELP = N_(
     "Ask me a question about the news articles I have read and I answer with the passages I "
     "found, quoted and numbered.\n\n"
     "• In a private chat, just send the question.\n"
     "• In a group, mention me (<code>@{username} question</code>), reply to one of my messages, "
     "or use <code>/ask question</code>.\n"
+    "• Ask a follow-up (<i>and who did he meet there?</i>) and I read it with your previous question; "
+    "/new starts over.\n"
     "• Tap <b>Expand [n]</b> under an answer to read the passage around quote [n].\n\n"
     "/sources lists the articles, /start says what I know."
 )
-ASK_USAGE = "Usage: <code>/ask your question</code>, e.g. <code>/ask {example}</code>"
-NOT_TEXT = "I can only read text. Send me a question as a text message."
-NOT_A_QUESTION = "That doesn't look like a question. Ask in words, e.g. <i>{example}</i>"
-EMPTY = "The question is empty. Ask something, e.g. <i>{example}</i>"
-TOO_LONG = "That message is {length} characters long; please keep questions under {limit} characters."
-UNKNOWN_COMMAND = "I don't know that command. Try /help."
-REFUSED = "Sorry, this bot is private and can't answer you here."
-SLOW_DOWN = "Slow down, please: at most {limit} questions a minute. Try again in {wait} seconds."
-UNAVAILABLE = "The article index is temporarily unavailable. Please try again in a minute."
-FAILED = "Sorry, something went wrong while answering. Please try again."
-PASSAGE_GONE = "That passage is no longer in the index; ask again for fresh citations."
+ASK_USAGE = N_("Usage: <code>/ask your question</code>, e.g. <code>/ask {example}</code>")
+NOT_TEXT = N_("I can only read text. Send me a question as a text message.")
+NOT_A_QUESTION = N_("That doesn't look like a question. Ask in words, e.g. <i>{example}</i>")
+EMPTY = N_("The question is empty. Ask something, e.g. <i>{example}</i>")
+TOO_LONG = N_("That message is {length} characters long; please keep questions under {limit} characters.")
+UNKNOWN_COMMAND = N_("I don't know that command. Try /help.")
+REFUSED = N_("Sorry, this bot is private and can't answer you here.")
+UNAVAILABLE = N_("The article index is temporarily unavailable. Please try again in a minute.")
+FAILED = N_("Sorry, something went wrong while answering. Please try again.")
+PASSAGE_GONE = N_("That passage is no longer in the index; ask again for fresh citations.")
+ALREADY_SHOWN = N_("That passage is already shown above.")
+UNKNOWN_BUTTON = N_("This button no longer does anything; ask the question again.")
+NEW_CONVERSATION = N_("Started over: your next question is read on its own, not against the earlier ones.")
+NO_ANSWER = N_("The sources don't say: none of the indexed articles answers this question.")
+UNSURE = N_("These passages may not answer the question; check them before relying on them.")
+READ_AS = N_("Read as: {question}")
+SEE_ALSO = N_("See also {citations}.")
+PUBLISHED = N_("(article published {date})")
+EXPAND = N_("Expand [{n}]")
+PREVIOUS_PAGE = N_("‹ Previous")
+NEXT_PAGE = N_("Next ›")
+NO_SOURCES = N_("No articles are indexed yet.")
+UNDATED = N_("undated")
+DEFAULT_EXAMPLE = N_("Who met Kim?")
 
 
 def escape(text: str) -> str:
@@ -80,17 +98,83 @@ def render_citation(citation: Citation) -> str:
     )
 
 
-def render_answer(answer: Answer) -> str:
-    """The whole reply for an Answer: the answer (its answering span bold), a note, the citations."""
+@dataclass(frozen=True)
+class Holdings:
+    """What the index holds, for texts that say so: article count, language codes, an example question."""
+
+    articles: int
+    languages: tuple[str, ...]
+    example: str
+
+
+def holdings(sources: list[Mapping[str, Any]], examples: list[str]) -> Holdings:
+    """The holdings of an index from its article records and the configured example questions."""
+    codes = dict.fromkeys(str(row.get("language") or "") for row in sources)
+    codes.pop("", None)
+    return Holdings(len(sources), tuple(codes), examples[0] if examples else "")
+
+
+def _languages(codes: Iterable[str], tr: Translations) -> str:
+    """Language names in the reader's language, joined."""
+    reader = str(tr.info().get("language") or DEFAULT_LANGUAGE)  # the catalogue's Language header
+    return ", ".join(language_name(code, reader) for code in codes)
+
+
+def _extractive_head(answer: Answer, tr: Translations) -> str:
+    """The first quote, its answering span in front, and pointers at the other citations."""
+    best = answer.citations[0]
+    lead = f"<b>{escape(best.highlight)}</b> — " if best.highlight else ""
+    head = f"{lead}“{escape(best.quote)}” [1]"
+    asked = answer.read_as or answer.question
+    if best.published and question_type(asked) == "when" and best.published not in (best.highlight or ""):
+        # news text says "today" or "on Wednesday": the article's date anchors it
+        head += " " + escape(tr.gettext(PUBLISHED).format(date=best.published))
+    if len(answer.citations) > 1:
+        others = ", ".join(f"[{c.n}]" for c in answer.citations[1:])
+        head += "\n" + escape(tr.gettext(SEE_ALSO).format(citations=others))
+    return head
+
+
+def answer_head(answer: Answer, tr: Translations = ENGLISH) -> str:
+    """The answer itself: "the sources don't say", the first quote with pointers at the others, or
+    the generated text."""
     if answer.abstained:
-        head = f"<i>{escape(answer.answer)}</i>"
-    else:
-        lead = answer.citations[0] if answer.citations and answer.mode == "extractive" else None
-        highlight = lead.highlight if lead else None
-        head = emphasise(answer.answer, highlight)
+        return f"<i>{escape(tr.gettext(NO_ANSWER))}</i>"
+    if answer.mode == "extractive" and answer.citations:
+        return _extractive_head(answer, tr)
+    return escape(answer.answer)
+
+
+def render_smalltalk(about: Holdings, tr: Translations = ENGLISH) -> str:
+    """The reply to a greeting or thanks: what the bot can answer, with an example question."""
+    text = tr.ngettext(
+        "Hello! Ask me a question about the {count} news article I have read ({languages}), for example: "
+        "<i>{example}</i>",
+        "Hello! Ask me a question about the {count} news articles I have read ({languages}), for example: "
+        "<i>{example}</i>",
+        about.articles,
+    )
+    example = about.example or tr.gettext(DEFAULT_EXAMPLE)
+    return text.format(count=about.articles, languages=escape(_languages(about.languages, tr)),
+                       example=escape(example))
+
+
+def render_answer(answer: Answer, tr: Translations = ENGLISH, about: Holdings | None = None) -> str:
+    """The whole reply for an Answer, by its kind and confidence: how a follow-up was read, the answer
+    (its answering span bold) or "the sources don't say", a note, an unsure warning, the citations."""
+    if answer.kind == "smalltalk":
+        return render_smalltalk(about, tr) if about else escape(answer.answer)
+    parts = []
+    if answer.read_as and answer.read_as != answer.question:
+        parts.append(f"<i>{escape(tr.gettext(READ_AS).format(question=answer.read_as))}</i>")
+    head = answer_head(answer, tr)
     if answer.note:
         head += f"\n<i>{escape(answer.note)}</i>"
-    return "\n\n".join([head, *(render_citation(c) for c in answer.citations)])
+    parts.append(head)
+    if answer.confidence == "unsure" and not answer.abstained:
+        parts.append(f"⚠️ <i>{escape(tr.gettext(UNSURE))}</i>")
+    parts.extend(render_citation(c) for c in answer.citations)
+    return "\n\n".join(parts)
 
 
 def render_partial(text: str) -> str:
@@ -125,51 +209,79 @@ def render_passage(n: int | None, passage: Passage) -> str:
     )
 
 
-def _language_names(codes: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for code in codes:
-        if code:
-            seen.setdefault(LANGUAGES.get(code, code), None)
-    return list(seen)
-
-
-def render_welcome(sources: list[Mapping[str, Any]], examples: list[str], username: str) -> str:
+def render_welcome(about: Holdings, examples: list[str], username: str, tr: Translations = ENGLISH) -> str:
     """What /start says: how many articles in which languages, two example questions, the commands."""
-    languages = _language_names(str(row.get("language", "")) for row in sources)
-    count = len(sources)
-    noun = "article" if count == 1 else "articles"
-    about = f" in {', '.join(languages)}" if languages else ""
-    lines = [
-        f"Hello! I answer questions about <b>{count} news {noun}</b>{about}, "
+    intro = tr.ngettext(
+        "Hello! I answer questions about <b>{count} news article</b> in {languages}, "
         "quoting and numbering the passages I use.",
-    ]
-    if examples:
-        lines.append("\nTry asking:")
-        lines.extend(f"• <i>{escape(example)}</i>" for example in examples[:2])
-    lines.append(
-        f"\nIn groups, mention me (@{escape(username)}) or use /ask. "
-        "/sources lists the articles, /help explains the rest."
+        "Hello! I answer questions about <b>{count} news articles</b> in {languages}, "
+        "quoting and numbering the passages I use.",
+        about.articles,
     )
+    lines = [intro.format(count=about.articles, languages=escape(_languages(about.languages, tr)))]
+    if examples:
+        lines.append("\n" + tr.gettext("Try asking:"))
+        lines.extend(f"• <i>{escape(example)}</i>" for example in examples[:2])
+    lines.append("\n" + tr.gettext(
+        "In groups, mention me (@{username}) or use /ask. /sources lists the articles, /new starts a new "
+        "conversation, /help explains the rest."
+    ).format(username=escape(username)))
     return "\n".join(lines)
 
 
-def render_sources(sources: list[Mapping[str, Any]]) -> str:
-    """What /sources says: the indexed articles, numbered, with title, language and date."""
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: its number (from 0), how many pages there are, the rows on it."""
+
+    number: int
+    pages: int
+    rows: list[tuple[int, Mapping[str, Any]]]  # (position in the whole list from 1, row)
+
+
+def page_of(sources: list[Mapping[str, Any]], number: int, size: int) -> Page:
+    """Page `number` of the listing (clamped to the pages there are), `size` rows a page."""
+    size = max(size, 1)
+    pages = max(1, -(-len(sources) // size))
+    number = min(max(number, 0), pages - 1)
+    first = number * size
+    return Page(number, pages, list(enumerate(sources[first : first + size], start=first + 1)))
+
+
+def render_sources(sources: list[Mapping[str, Any]], page: Page | None = None, tr: Translations = ENGLISH) -> str:
+    """What /sources says: one page of the indexed articles, numbered, with title, language and date."""
     if not sources:
-        return "No articles are indexed yet."
-    lines = [f"<b>Indexed articles ({len(sources)})</b>", ""]
-    for n, row in enumerate(sources, start=1):
+        return escape(tr.gettext(NO_SOURCES))
+    page = page or Page(0, 1, list(enumerate(sources, start=1)))
+    header = tr.gettext("Indexed articles ({count})").format(count=len(sources))
+    lines = [f"<b>{escape(header)}</b>"]
+    if page.pages > 1:
+        lines.append(escape(tr.gettext("Page {page} of {pages}").format(page=page.number + 1, pages=page.pages)))
+    lines.append("")
+    for n, row in page.rows:
         language = str(row.get("language") or "?")
-        published = str(row.get("published") or "undated")
+        published = str(row.get("published") or tr.gettext(UNDATED))
         title = shorten(str(row.get("title") or row.get("id", "")))
         lines.append(f"{n}. <b>{escape(title)}</b>\n    {escape(language)} · {escape(published)} · "
                      f"<code>{escape(str(row.get('id', '')))}</code>")
     return "\n".join(lines)
 
 
-def render_help(username: str) -> str:
+def render_help(username: str, tr: Translations = ENGLISH) -> str:
     """What /help says."""
-    return HELP.format(username=escape(username))
+    return tr.gettext(HELP).format(username=escape(username))
+
+
+def render_text(message: str, tr: Translations = ENGLISH, **values: Any) -> str:
+    """A catalogue message in the reader's language with its placeholders filled (values escaped)."""
+    return tr.gettext(message).format(**{key: escape(str(value)) for key, value in values.items()})
+
+
+def render_slow_down(limit: int, wait: int, tr: Translations = ENGLISH) -> str:
+    """The rate-limit reply: the limit as it is applied, and when the next question is allowed."""
+    rule = tr.ngettext("Slow down, please: at most {limit} question in any 60 seconds.",
+                       "Slow down, please: at most {limit} questions in any 60 seconds.", limit)
+    when = tr.ngettext("You can ask again in {wait} second.", "You can ask again in {wait} seconds.", wait)
+    return f"{rule.format(limit=limit)} {when.format(wait=wait)}"
 
 
 # --- splitting ------------------------------------------------------------------------------
@@ -273,5 +385,9 @@ def split_html(source: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return [part for part in parts if _visible(part).strip()]
 
 
-def _visible(part: str) -> str:
-    return html.unescape(re.sub(r"<[^<>]*>", "", part))
+def plain(source: str) -> str:
+    """What Telegram HTML shows, as plain text (for the terminal)."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", source))
+
+
+_visible = plain

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from retrieval import derived
+from retrieval import derived, followups
 from retrieval.answer import AbstainParams, extractive_answer
 from retrieval.embeddings import build_embedder, embedder_identity
 from retrieval.ingest import _dimension
@@ -82,8 +82,10 @@ class Engine:
         question = self.check_question(question)
         if self.answer_mode(mode) == "llm":
             return self.generator.answer(question, top_k or self.settings.top_k, history)
-        hits, _ = self.searcher.search(question, top_k or self.settings.top_k)
-        return extractive_answer(question, hits, self.abstain_params)
+        reading = followups.read(question, followups.last_question(history))
+        hits, _ = self.searcher.search(reading.text, top_k or self.settings.top_k, queries=reading.queries)
+        answer = extractive_answer(reading.text, hits, self.abstain_params)
+        return answer.model_copy(update={"question": question, "read_as": reading.read_as})
 
     async def astream(
         self,
@@ -98,7 +100,7 @@ class Engine:
             async for item in self.generator.astream(question, top_k or self.settings.top_k, history):
                 yield item
             return
-        answer = await asyncio.to_thread(self.ask, question, top_k, "extractive")
+        answer = await asyncio.to_thread(self.ask, question, top_k, "extractive", history)
         yield answer.answer
         yield answer
 

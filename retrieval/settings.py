@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
     )
+    # --- Telegram conversations (bot/conversation.py) -----------------------------------------
+    # chat and user data (conversations, each user's language) survive restarts here; default
+    # <index_dir>/bot-state.pickle. Not the index: when it cannot be written the bot runs and warns.
+    bot_state_file: Path | None = None
+    bot_conversation_idle_minutes: int = Field(default=60, ge=1, le=10080)  # silence that starts a new thread
+    sources_page_size: int = Field(default=15, ge=1, le=50)  # articles per page of /sources
     # shown by the bot's /start; `|`-separated in the environment
     example_questions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["When did Shoigu visit Pyongyang?", "Кога Шойгу посети Пхенян?"]
@@ -104,6 +110,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split("|") if part.strip()]
         return value
+
+    @field_validator("bot_state_file", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        """`NEWSQA_BOT_STATE_FILE=` (as .env.example has it) means the default place."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,25 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
+    """Run the bot against the fake server with some settings changed: `async with start_bot(...)`
+    (optionally with another engine as the first argument)."""
+    from bot.app import build_application, running
+
+    @asynccontextmanager
+    async def started(engine_: Any = None, **overrides: Any) -> AsyncIterator[Any]:
+        app = build_application(telegram.settings_for(seed_index, **overrides), engine_ or engine)
+        async with running(app, poll_timeout=0.5):
+            yield app
+
+    return started
+
+
+@pytest.fixture
+async def bot(start_bot: Any) -> AsyncIterator[Any]:
+    """The bot with the default settings (everyone allowed, 10 questions a minute)."""
+    async with start_bot() as app:
+        yield app

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from retrieval.models import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -67,8 +68,8 @@ def test_ask_json_prints_exactly_the_answer_model(index_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Кога Шойгу" in result.output  # UTF-8, not \\u-escaped
     data = json.loads(result.output)
-    assert set(data) == {"question", "answer", "abstained", "mode", "citations", "note"}
-    assert data["mode"] == "extractive"
+    assert set(data) == set(Answer.model_fields)
+    assert data["mode"] == "extractive" and data["confidence"] in ("answer", "unsure")
     for citation in data["citations"]:
         assert set(citation) >= {"n", "source", "title", "published", "quote", "score"}
 
@@ -112,6 +113,14 @@ def test_chat_answers_and_quits(index_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Indexed articles" in result.output
     assert "27/7" in result.output
+
+
+def test_chat_reads_a_follow_up_against_the_previous_question_until_new(index_dir: Path) -> None:
+    lines = ["Ông Shoigu đến Bình Nhưỡng khi nào?", "ông ấy đã gặp ai ở đó?", "/new", "ông ấy đã gặp ai ở đó?", "/quit"]
+    result = runner.invoke(app, ["chat", "--mode", "extractive", "--index-dir", str(index_dir)],
+                           input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(Hiểu là: ông ấy đã gặp ai ở đó? (Shoigu Bình Nhưỡng))") == 1
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,13 @@ import pytest
 
 from bot.formatting import (
     MESSAGE_LIMIT,
+    NO_ANSWER,
+    UNSURE,
+    Holdings,
     Passage,
     escape,
+    holdings,
+    page_of,
     render_answer,
     render_citation,
     render_passage,
@@ -24,6 +29,7 @@ from bot.formatting import (
     split_html,
     utf16_len,
 )
+from bot.i18n import translations
 from retrieval.models import Answer, Citation
 from tests.fakes.telegram_server import HTMLError, parse_html
 
@@ -97,9 +103,38 @@ def test_answer_is_followed_by_its_numbered_citations() -> None:
     assert render_answer(answer).startswith("<b>ngày 27/7</b> — “")
 
 
-def test_abstention_is_italic_without_citations() -> None:
-    answer = Answer(question="Who won the 1998 World Cup?", answer="The sources don't say.", abstained=True)
-    assert render_answer(answer) == "<i>The sources don't say.</i>"
+def test_abstention_is_italic_without_citations_in_the_readers_language() -> None:
+    answer = Answer(question="Кой спечели през 1998?", answer="The sources don't say.", abstained=True)
+    assert render_answer(answer) == f"<i>{NO_ANSWER}</i>"
+    assert render_answer(answer, translations("bg")) == f"<i>{translations('bg').gettext(NO_ANSWER)}</i>"
+
+
+def test_an_unsure_answer_warns_and_still_shows_the_passages() -> None:
+    first = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
+    answer = Answer(question="When did Shoigu visit Pyongyang?", answer="x", abstained=False, citations=[first],
+                    confidence="unsure")
+    text = parse_html(render_answer(answer, translations("ru")))
+    assert translations("ru").gettext(UNSURE) in text
+    assert text.index(translations("ru").gettext(UNSURE)) < text.index("[1] ") and first.quote in text
+
+
+def test_a_follow_up_says_how_it_was_read_above_the_answer() -> None:
+    first = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
+    second = citation_at(2, SHOIGU, "Đáp lại")
+    answer = Answer(question="và khi nào?", answer="x", abstained=False, citations=[first, second],
+                    read_as="và khi nào? (Shoigu Bình Nhưỡng)")
+    text = parse_html(render_answer(answer, translations("vi")))
+    assert text.startswith("Hiểu là: và khi nào? (Shoigu Bình Nhưỡng)\n\nngày 27/7 — “")
+    assert "Xem thêm [2]." in text
+
+
+def test_smalltalk_is_answered_with_what_the_index_holds() -> None:
+    answer = Answer(question="Здравей!", answer="Hello! ...", abstained=False, confidence="none", kind="smalltalk")
+    about = Holdings(5, ("vi", "bg", "ru"), "Кога Шойгу посети Пхенян?")
+    text = parse_html(render_answer(answer, translations("bg"), about))
+    assert text.startswith("Здравейте!") and "5 новинарски статии" in text
+    assert "виетнамски, български, руски" in text and "Кога Шойгу посети Пхенян?" in text
+    assert render_answer(answer) == "Hello! ..."  # without holdings: the engine's own reply
 
 
 def test_note_is_shown_under_the_answer() -> None:
@@ -201,7 +236,7 @@ def test_sources_lists_number_title_language_and_date() -> None:
 def test_welcome_counts_articles_and_names_languages() -> None:
     rows = [{"language": "vi"}, {"language": "bg"}, {"language": "vi"}]
     examples = ["When did Shoigu visit Pyongyang?", "Кога?", "third"]
-    text = parse_html(render_welcome(rows, examples, "newsqa_bot"))
+    text = parse_html(render_welcome(holdings(rows, examples), examples, "newsqa_bot"))
     assert "3 news articles in Vietnamese, Bulgarian" in text
     assert "When did Shoigu visit Pyongyang?" in text and "Кога?" in text
     assert "third" not in text
@@ -221,3 +256,13 @@ def test_shorten_cuts_long_titles_on_a_word() -> None:
     assert len(short) <= 40 and short.endswith("…")
     assert title.startswith(short[:-1])
     assert shorten("Short title") == "Short title"
+
+
+def test_pages_hold_the_rows_in_order_and_clamp_the_page_number() -> None:
+    rows = [{"id": f"{n:03}.txt"} for n in range(1, 33)]
+    pages = [page_of(rows, number, 15) for number in range(3)]
+    assert [p.pages for p in pages] == [3, 3, 3]
+    assert [n for p in pages for n, _ in p.rows] == list(range(1, 33))
+    assert page_of(rows, 99, 15).number == 2 and page_of(rows, -1, 15).number == 0
+    text = parse_html(render_sources(rows, pages[1]))
+    assert "Page 2 of 3" in text and "16. 016.txt" in text and "015.txt" not in text

@@ -5,24 +5,16 @@ index, talking HTTP to a fake Bot API server on 127.0.0.1 (tests/fakes/telegram_
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from telegram.ext import Application
 
 from bot import formatting as fmt
-from bot.telegram import (
-    QuestionLimits,
-    Redact,
-    build_application,
-    is_allowed,
-    question_problem,
-    running,
-    store_is_down,
-    without_mention,
-)
+from bot.addressing import is_allowed, without_mention
+from bot.handlers import question_problem, store_is_down
+from bot.limits import QuestionLimits
+from bot.logs import Redact
 from retrieval.settings import Settings
 from retrieval.store import StoreError
 from tests.fakes.telegram_server import (
@@ -39,26 +31,6 @@ SHOIGU = "When did Shoigu visit Pyongyang?"
 ALICE = user(1001, "Alice")
 BOB = user(1002, "Bob")
 BOT = f"@{BOT_USER['username']}"
-
-
-@pytest.fixture
-def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
-    """Run the bot against the fake server with some settings changed: `async with start_bot(...)`."""
-
-    @asynccontextmanager
-    async def started(engine_: Any = None, **overrides: Any) -> AsyncIterator[Application]:
-        app = build_application(telegram.settings_for(seed_index, **overrides), engine_ or engine)
-        async with running(app, poll_timeout=0.5):
-            yield app
-
-    return started
-
-
-@pytest.fixture
-async def bot(start_bot: Any) -> AsyncIterator[Application]:
-    """The bot with the default settings (everyone allowed, 10 questions a minute)."""
-    async with start_bot() as app:
-        yield app
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -113,11 +85,17 @@ def test_store_failures_are_told_apart_from_bugs() -> None:
     assert not store_is_down(KeyError("bug"))
 
 
-async def test_rate_limit_admits_n_questions_then_refuses() -> None:
-    limits = QuestionLimits(per_minute=3)
-    assert [await limits.admit(7) for _ in range(4)] == [True, True, True, False]
-    assert await limits.admit(8)  # another user has an allowance of their own
-    assert limits.wait_seconds == 20
+def test_rate_limit_admits_n_questions_in_any_minute_then_says_how_long_to_wait() -> None:
+    now = [1000.0]
+    limits = QuestionLimits(per_minute=3, clock=lambda: now[0])
+    waits = []
+    for _ in range(4):
+        waits.append(limits.admit(7))
+        now[0] += 10
+    assert waits == [0, 0, 0, 30]  # the first question leaves the window 60 s after it was asked
+    assert limits.admit(8) == 0  # another user has an allowance of their own
+    now[0] = 1060.0
+    assert limits.admit(7) == 0  # the first question has left the window
 
 
 def test_redact_removes_the_token_from_messages_and_tracebacks() -> None:
@@ -137,7 +115,8 @@ def test_redact_removes_the_token_from_messages_and_tracebacks() -> None:
 
 
 async def test_commands_are_registered_in_the_menu(telegram: FakeTelegram, bot: Application) -> None:
-    assert [c["command"] for c in telegram.commands] == ["start", "ask", "sources", "help"]
+    assert [c["command"] for c in telegram.commands] == ["start", "ask", "new", "sources", "help"]
+    assert telegram.localized_commands["vi"][2]["description"] == "Bắt đầu cuộc trò chuyện mới"
 
 
 async def test_start_says_how_many_articles_in_which_languages(telegram: FakeTelegram, bot: Application,
@@ -206,10 +185,10 @@ async def test_group_reply_to_the_bot_is_a_question(telegram: FakeTelegram, bot:
                                                     engine: Any) -> None:
     group = group_chat()
     [first] = await telegram.ask(group, ALICE, f"/ask@{BOT_USER['username']} {SHOIGU}")
-    follow_up = "Кога Шойгу посети Пхенян?"
-    [second] = await telegram.ask(group, BOB, follow_up, reply_to=telegram.messages[(group["id"],
-                                                                                        first.message_id)])
-    assert second.html == fmt.render_answer(engine.ask(follow_up))
+    question = "Where did Putin and Kim meet after the military parade in Beijing?"
+    [second] = await telegram.ask(group, BOB, question, reply_to=telegram.messages[(group["id"],
+                                                                                       first.message_id)])
+    assert second.html == fmt.render_answer(engine.ask(question))
 
 
 async def test_group_ignores_commands_for_other_bots(telegram: FakeTelegram, bot: Application) -> None:
@@ -313,7 +292,7 @@ async def test_rate_limit_tells_the_user_to_slow_down(telegram: FakeTelegram, st
         [slow_down] = await telegram.ask(chat, ALICE, SHOIGU)
         [other_user] = await telegram.ask(private_chat(BOB), BOB, SHOIGU)
     assert all(a[0].buttons for a in answers)
-    assert slow_down.text == "Slow down, please: at most 2 questions a minute. Try again in 30 seconds."
+    assert slow_down.text.startswith("Slow down, please: at most 2 questions in any 60 seconds. You can ask again in")
     assert other_user.buttons
 
 
@@ -334,13 +313,18 @@ async def test_expand_button_sends_the_passage_around_the_quote(telegram: FakeTe
     assert citation.source in passage.text
 
 
-async def test_expand_for_a_passage_no_longer_indexed_says_so(telegram: FakeTelegram,
-                                                              bot: Application) -> None:
+@pytest.mark.parametrize(("data", "alert"), [
+    ("x:1:ffffffffffffffffffffffff:0:10", fmt.PASSAGE_GONE),  # expand a passage no longer indexed
+    ("vote:up", fmt.UNKNOWN_BUTTON),  # a button this bot does not know
+])
+async def test_a_button_that_cannot_be_acted_on_is_answered_with_an_alert(telegram: FakeTelegram, bot: Application,
+                                                                          data: str, alert: str) -> None:
     chat = private_chat(ALICE)
     [answer] = await telegram.ask(chat, ALICE, SHOIGU)
-    telegram.press(answer, "x:1:ffffffffffffffffffffffff:0:10", ALICE)
+    telegram.press(answer, data, ALICE)
     await telegram.wait_for(lambda: telegram.callback_answers)
-    assert telegram.callback_answers[0]["text"] == fmt.PASSAGE_GONE
+    assert telegram.callback_answers[0]["text"] == alert
+    assert telegram.callback_answers[0]["show_alert"] in (True, "true", "True")
     assert len(telegram.replies(chat["id"])) == 1
 
 
@@ -348,18 +332,20 @@ async def test_expand_for_a_passage_no_longer_indexed_says_so(telegram: FakeTele
 
 
 class FailingEngine:
-    """The real engine, except that `ask` and `sources` raise the given errors first (fault injection)."""
+    """The real engine, except that once armed (the bot has started and warmed up), `ask` and `sources`
+    raise the given errors first (fault injection)."""
 
     def __init__(self, engine: Any, *errors: Exception) -> None:
         self._engine, self._errors = engine, list(errors)
+        self.armed = False
 
     def _fail_first(self) -> None:
-        if self._errors:
+        if self.armed and self._errors:
             raise self._errors.pop(0)
 
-    def ask(self, question: str, top_k: int | None = None) -> Any:
+    def ask(self, *args: Any, **kwargs: Any) -> Any:
         self._fail_first()
-        return self._engine.ask(question, top_k)
+        return self._engine.ask(*args, **kwargs)
 
     def sources(self) -> list[dict[str, Any]]:
         self._fail_first()
@@ -373,12 +359,13 @@ async def test_a_bug_is_logged_with_the_update_id_and_the_user_told(telegram: Fa
                                                                    engine: Any,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     chat = private_chat(ALICE)
-    async with start_bot(FailingEngine(engine, KeyError("boom"))):
+    async with start_bot(failing := FailingEngine(engine, KeyError("boom"))):
+        failing.armed = True
         [sorry] = await telegram.ask(chat, ALICE, SHOIGU)
         [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     assert sorry.text == fmt.FAILED
     assert answer.buttons
-    failed = [r for r in caplog.records if r.name == "bot.telegram" and r.levelno == logging.ERROR]
+    failed = [r for r in caplog.records if r.name == "bot.handlers" and r.levelno == logging.ERROR]
     assert failed and failed[0].getMessage() == "update 1 failed"
     assert telegram.token not in caplog.text
 
@@ -388,7 +375,8 @@ async def test_store_failure_says_try_again_and_the_bot_recovers(telegram: FakeT
     import httpx
 
     chat = private_chat(ALICE)
-    async with start_bot(FailingEngine(engine, httpx.ConnectError("All connection attempts failed"))):
+    async with start_bot(failing := FailingEngine(engine, httpx.ConnectError("All connection attempts failed"))):
+        failing.armed = True
         [unavailable] = await telegram.ask(chat, ALICE, SHOIGU)
         [answer] = await telegram.ask(chat, ALICE, SHOIGU)
     assert unavailable.text == fmt.UNAVAILABLE
@@ -398,7 +386,8 @@ async def test_store_failure_says_try_again_and_the_bot_recovers(telegram: FakeT
 async def test_store_failure_in_a_command_says_try_again(telegram: FakeTelegram, start_bot: Any,
                                                         engine: Any) -> None:
     chat = private_chat(ALICE)
-    async with start_bot(FailingEngine(engine, StoreError("cannot reach the Chroma server"))):
+    async with start_bot(failing := FailingEngine(engine, StoreError("cannot reach the Chroma server"))):
+        failing.armed = True
         [unavailable] = await telegram.ask(chat, ALICE, "/sources")
         [listing] = await telegram.ask(chat, ALICE, "/sources")
     assert unavailable.text == fmt.UNAVAILABLE

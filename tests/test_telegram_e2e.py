@@ -23,7 +23,9 @@ from pydantic import SecretStr
 from telegram import Message
 
 from bot import formatting as fmt
-from bot.telegram import build_application, running, stream_answer, webhook_options
+from bot.app import build_application, running, webhook_options
+from bot.i18n import choose, question_language, translations
+from bot.replying import stream_answer
 from retrieval.evaluation import load_questions
 from retrieval.models import Answer
 from retrieval.settings import Settings
@@ -34,6 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
 SHOIGU = "When did Shoigu visit Pyongyang?"
 ALICE = user(1001, "Alice")
+
+
+def in_their_language(answer: Answer) -> str:
+    """The reply the bot sends for an answer: rendered in the language the question was asked in."""
+    return fmt.render_answer(answer, translations(choose(answer.language, question_language(answer.question))))
 
 
 def free_port() -> int:
@@ -92,9 +99,9 @@ async def test_newsqa_bot_answers_the_fixture_questions_like_newsqa_ask(
 
     for person, item in zip(people, questions, strict=True):
         [reply] = telegram.replies(person["id"])
-        assert reply.html == fmt.render_answer(engine.ask(item.question)), item.id
+        assert reply.html == in_their_language(engine.ask(item.question)), item.id
     # `newsqa ask` in its own process gives the very answer the bot sent
-    assert telegram.replies(people[0]["id"])[0].html == fmt.render_answer(cli_answer)
+    assert telegram.replies(people[0]["id"])[0].html == in_their_language(cli_answer)
     text = log.read_text("utf-8")
     assert "started as @newsqa_test_bot" in text
     assert telegram.token not in text and telegram.token.split(":")[1] not in text
@@ -127,21 +134,10 @@ async def test_newsqa_bot_says_when_telegram_refuses_the_token(
 # --- the Application in this process -------------------------------------------------------------
 
 
-@pytest.fixture
-def start_bot(telegram: FakeTelegram, seed_index: Settings, engine: Any) -> Any:
-    """Run the bot against the fake server: `async with start_bot(engine=..., **settings)`."""
-
-    def started(engine_: Any = None, **overrides: Any) -> Any:
-        app = build_application(telegram.settings_for(seed_index, **overrides), engine_ or engine)
-        return running(app, poll_timeout=0.5)
-
-    return started
-
-
 async def test_fifty_users_asking_at_once_are_all_answered(telegram: FakeTelegram, start_bot: Any,
                                                            engine: Any) -> None:
     questions = [q.question for q in load_questions(QUESTIONS) if q.answerable][:10]
-    expected = {q: fmt.render_answer(engine.ask(q)) for q in questions}
+    expected = {q: in_their_language(engine.ask(q)) for q in questions}
     people = [user(7000 + i, f"Reader {i}") for i in range(50)]
     async with start_bot() as app:
         loop = asyncio.get_running_loop()
@@ -175,7 +171,7 @@ async def test_a_reply_telegram_answers_too_late_is_not_sent_twice(telegram: Fak
     async with start_bot(telegram_timeout=2.0) as app:
         [first] = await telegram.ask(chat, ALICE, SHOIGU)
         await asyncio.sleep(4.5)
-        [second] = await telegram.ask(chat, ALICE, "Кога Шойгу посети Пхенян?")
+        [second] = await telegram.ask(chat, ALICE, "Where did Putin and Kim meet after the parade in Beijing?")
         await telegram.settle(app)
     assert telegram.replies(chat["id"]) == [first, second]
     assert first.buttons and second.text != fmt.FAILED

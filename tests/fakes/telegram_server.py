@@ -17,9 +17,12 @@ import contextlib
 import itertools
 import json
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -97,9 +100,11 @@ def _entities(text: str) -> list[dict[str, Any]]:
     return found
 
 
-def user(user_id: int, first_name: str = "Reader", username: str | None = None) -> dict[str, Any]:
-    """A Telegram `User` object for a person."""
-    data: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
+def user(user_id: int, first_name: str = "Reader", username: str | None = None,
+         language_code: str = "en") -> dict[str, Any]:
+    """A Telegram `User` object for a person, with their app's language."""
+    data: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name,
+                            "language_code": language_code}
     if username:
         data["username"] = username
     return data
@@ -110,9 +115,12 @@ def private_chat(person: dict[str, Any]) -> dict[str, Any]:
     return {"id": person["id"], "type": "private", "first_name": person["first_name"]}
 
 
-def group_chat(chat_id: int = -1001234567890, title: str = "Newsroom") -> dict[str, Any]:
-    """A supergroup chat."""
-    return {"id": chat_id, "type": "supergroup", "title": title}
+def group_chat(chat_id: int = -1001234567890, title: str = "Newsroom", forum: bool = False) -> dict[str, Any]:
+    """A supergroup chat (a forum one, with topics, when `forum`)."""
+    chat: dict[str, Any] = {"id": chat_id, "type": "supergroup", "title": title}
+    if forum:
+        chat["is_forum"] = True
+    return chat
 
 
 def channel_chat(chat_id: int = -1009876543210, title: str = "News channel") -> dict[str, Any]:
@@ -130,6 +138,7 @@ class Sent:
     text: str
     reply_markup: dict[str, Any] | None
     reply_to: int | None
+    thread_id: int | None = None  # the forum topic it was sent to
     created: float = field(default_factory=time.monotonic)
     history: list[str] = field(default_factory=list)  # earlier HTML versions, oldest first
     edited_at: list[float] = field(default_factory=list)
@@ -161,7 +170,8 @@ class FakeTelegram:
         self.sent: list[Sent] = []
         self.actions: list[tuple[int, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the default menu
+        self.localized_commands: dict[str, list[dict[str, Any]]] = {}  # menus by language_code
         self.calls: list[tuple[str, dict[str, Any], int]] = []  # (method, params, HTTP status)
         self.faults: list[Fault] = []
         self.chats: dict[int, dict[str, Any]] = {}
@@ -174,6 +184,8 @@ class FakeTelegram:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # conversations of bots talking to this server are kept apart from every other test's
+        self.state_dir = Path(tempfile.mkdtemp(prefix="fake-telegram-"))
 
     # --- server lifecycle -------------------------------------------------------------------
 
@@ -196,10 +208,13 @@ class FakeTelegram:
         """Close the listening socket and any open long polls."""
         if self._runner:
             await self._runner.cleanup()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def settings_for(self, base: Settings, **overrides: Any) -> Settings:
-        """`base` with the token and Bot API URL of this server (and any other overrides)."""
-        connection = {"telegram_bot_token": SecretStr(self.token), "telegram_base_url": self.base_url}
+        """`base` with the token and Bot API URL of this server, a state file of its own (and any other
+        overrides)."""
+        connection = {"telegram_bot_token": SecretStr(self.token), "telegram_base_url": self.base_url,
+                      "bot_state_file": self.state_dir / "bot-state.pickle"}
         return base.model_copy(update={**connection, **overrides})
 
     # --- putting updates in -----------------------------------------------------------------
@@ -279,6 +294,8 @@ class FakeTelegram:
                 msg["entities"] = entities
         if reply_to is not None:
             msg["reply_to_message"] = reply_to
+        if fields.get("caption") and (entities := _entities(fields["caption"])):
+            msg["caption_entities"] = entities
         msg.update(fields)
         self.messages[(chat["id"], msg["message_id"])] = msg
         return msg
@@ -402,7 +419,10 @@ class FakeTelegram:
         return True
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:
-        self.commands = list(params.get("commands", []))
+        if params.get("language_code"):
+            self.localized_commands[str(params["language_code"])] = list(params.get("commands", []))
+        else:
+            self.commands = list(params.get("commands", []))
         return True
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -440,9 +460,12 @@ class FakeTelegram:
                "from": BOT_USER, "text": text}
         if params.get("reply_markup"):
             msg["reply_markup"] = params["reply_markup"]
+        thread = int(params["message_thread_id"]) if params.get("message_thread_id") else None
+        if thread is not None:
+            msg.update(message_thread_id=thread, is_topic_message=True)
         self.messages[(chat["id"], msg["message_id"])] = msg
         self.sent.append(Sent(chat["id"], msg["message_id"], source, text, params.get("reply_markup"),
-                              reply.get("message_id")))
+                              reply.get("message_id"), thread))
         return msg
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:

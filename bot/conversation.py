@@ -1,0 +1,86 @@
+"""Conversations: one short history per user per chat (a user's thread in a group is theirs), kept
+in PTB's chat_data so persistence carries it over a restart, and bounded in size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from retrieval.models import Answer
+from retrieval.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.generation import History
+
+THREADS_PER_CHAT = 200  # users whose threads a chat keeps; the least recently active are dropped
+EXPANDED_PER_CHAT = 500  # expanded citations remembered per chat (so a second press does not repost)
+
+
+@dataclass
+class Thread:
+    """One user's conversation in one chat, and when they last asked."""
+
+    history: History
+    used: float = field(default_factory=time.time)
+
+
+def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: float | None = None) -> History:
+    """The user's conversation in this chat; a new one after NEWSQA_BOT_CONVERSATION_IDLE_MINUTES of silence."""
+    from retrieval.generation import History
+
+    now = time.time() if now is None else now
+    threads: dict[int, Thread] = chat_data.setdefault("threads", {})
+    idle = settings.bot_conversation_idle_minutes * 60
+    thread = threads.get(user_id)
+    if thread is None or now - thread.used > idle:
+        thread = threads[user_id] = Thread(History.from_settings(settings), now)
+    thread.used = now
+    for stale in [uid for uid, t in threads.items() if now - t.used > idle]:
+        del threads[stale]
+    while len(threads) > THREADS_PER_CHAT:
+        del threads[min(threads, key=lambda uid: threads[uid].used)]
+    return thread.history
+
+
+def as_read(answer: Answer, asked: str) -> Answer:
+    """The answer saying how the question was read: a generator that rewrote a follow-up into
+    `answer.question` without setting `read_as` gets it set, and the question back as asked."""
+    if answer.read_as is None and answer.question.strip() != asked.strip():
+        return answer.model_copy(update={"question": asked, "read_as": answer.question})
+    return answer
+
+
+def remember(conversation: History, answer: Answer) -> None:
+    """Add a turn, recorded as the question was understood, so the next follow-up builds on it."""
+    if answer.kind == "smalltalk":
+        return
+    conversation.add(answer.model_copy(update={"question": answer.read_as or answer.question}))
+
+
+def forget(chat_data: dict[str, Any], user_id: int) -> bool:
+    """Drop the user's conversation in this chat; True when there was one."""
+    return chat_data.get("threads", {}).pop(user_id, None) is not None
+
+
+def first_expansion(chat_data: dict[str, Any], message_id: int, n: int) -> bool:
+    """True the first time citation n of an answer is expanded in this chat (and remember it)."""
+    expanded: dict[tuple[int, int], None] = chat_data.setdefault("expanded", {})
+    if (message_id, n) in expanded:
+        return False
+    expanded[(message_id, n)] = None
+    while len(expanded) > EXPANDED_PER_CHAT:
+        del expanded[next(iter(expanded))]
+    return True
+
+
+def remembered_language(user_data: dict[str, Any]) -> str | None:
+    """The language the user last asked in (a per-user setting that survives restarts)."""
+    return user_data.get("language")
+
+
+def remember_language(user_data: dict[str, Any], language: str | None) -> None:
+    """Keep the language of the user's latest question whose language could be told."""
+    if language:
+        user_data["language"] = language
