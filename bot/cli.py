@@ -94,12 +94,12 @@ def user_errors() -> Iterator[None]:
     from retrieval.engine import QuestionError
     from retrieval.evaluation import FixtureError
     from retrieval.loading import CorpusError
-    from retrieval.locking import IngestBusyError
+    from retrieval.locking import IngestLockError
     from retrieval.store import StoreError
 
     try:
         yield
-    except (CorpusError, StoreError, QuestionError, FixtureError, IngestBusyError) as exc:
+    except (CorpusError, StoreError, QuestionError, FixtureError, IngestLockError) as exc:
         fail(str(exc))
     except PermissionError as exc:
         fail(f"permission denied: {exc.filename}; pass --index-dir to a writable directory")

@@ -17,7 +17,11 @@ from pathlib import Path
 LOCK_NAME = "ingest.lock"
 
 
-class IngestBusyError(Exception):
+class IngestLockError(Exception):
+    """The index's ingest lock cannot be taken; the message says why and what to do."""
+
+
+class IngestBusyError(IngestLockError):
     """Another ingest holds the index; the message names its process."""
 
 
@@ -44,15 +48,19 @@ def ingest_lock(index_dir: Path, rebuilding: bool = False) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     path = lock_path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=0)
     try:
+        index_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
         raise IngestBusyError(
             f"another `newsqa ingest` ({_holder(path)}) is writing the index at {index_dir}; "
             "wait for it to finish, or stop it and run this again"
         ) from None
+    except OSError as exc:
+        raise IngestLockError(
+            f"cannot create the lock file {path} ({exc.strerror or exc}); pass --index-dir to a writable directory"
+        ) from exc
     try:
         # The holder's pid, for the messages of those who find the lock taken (the lock is the flock,
         # not this content, so a stale pid after a crash misleads no one: it is only read while held).
