@@ -116,7 +116,9 @@ class Engine:
         if self._generator is None:
             from retrieval.generation import Generator
 
-            self._generator = Generator.from_settings(self.settings, self.searcher, self.abstain_params)
+            self._generator = Generator.from_settings(
+                self.settings, self.searcher, self.abstain_params, languages=self.store.language_counts
+            )
         return self._generator
 
     def sources(self) -> list[dict[str, Any]]:

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from retrieval import prompts
 from retrieval.answer import NO_ANSWER, AbstainParams, build_citations, extractive_answer
+from retrieval.context import estimate_tokens, passage_texts
+from retrieval.language import short_text_language
 from retrieval.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
 from retrieval.models import Answer, Hit
+from retrieval.reranking import build_reranker
+from retrieval.reranking import rerank as rerank_hits
 from retrieval.settings import Settings
+from retrieval.translation import Translator
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
     from retrieval.search import Searcher
 
@@ -34,7 +39,18 @@ log = logging.getLogger(__name__)
 
 # One marker group: [1], [1, 3], [2;4]. Two digits at most, so "[2025]" stays a year, not a citation.
 MARKER = re.compile(r"\[\s*(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\s*\]")
-_OPEN_MARKER = re.compile(r"\[[\d\s,;]*")
+# Other ways models write a citation: 【1】, [Passage 1], [doc 2, 3], (1), (1, 2), [^1], [1-3]. Each
+# becomes the [n] form before checking; a year in brackets ("(2025)") has too many digits to match.
+_NUMBERS = r"\d{1,2}(?:\s*(?:[,;&]|and|-|–)\s*(?:(?:passage|doc(?:ument)?|source)s?\s*)?\d{1,2})*"
+_VARIANT = re.compile(
+    r"(?:【\s*(?:(?:passage|doc(?:ument)?|source)s?\s*)?(" + _NUMBERS + r")\s*】"
+    r"|\[\s*(?:\^|(?:passage|doc(?:ument)?|source)s?\s*#?\s*)(" + _NUMBERS + r")\s*\]"
+    r"|\[\s*(\d{1,2}\s*[-–]\s*\d{1,2})\s*\]"
+    r"|\(\s*(?:(?:passage|doc(?:ument)?|source)s?\s*#?\s*)?(" + _NUMBERS + r")\s*\))",
+    re.IGNORECASE,
+)
+_OPENERS = "[【("
+_HELD_MAX = 24  # an opener this far from the end without its closer is plain text, not a marker
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[.,;:!?)])")
 _LIST_PREFIX = re.compile(r"^\s*(?:[-*•]|\d+[.)]|[A-Za-z]{2,12}:)\s*")
 
@@ -66,20 +82,44 @@ class CitationMapper:
                 new.append(renumbered)
         return "".join(f"[{k}]" for k in new)
 
+    def _check(self, text: str) -> str:
+        return MARKER.sub(self._render, normalise_markers(text, self.passages))
+
     def feed(self, text: str) -> str:
-        """The text that can be shown so far; an unfinished `[1, ` waits for the next piece."""
+        """The text that can be shown so far; an unfinished marker (`[1, `, `【`, `(Pass`) waits
+        for the next piece."""
         buffer = self._pending + text
-        cut = buffer.rfind("[")
-        if cut != -1 and _OPEN_MARKER.fullmatch(buffer[cut:]) and len(buffer) - cut <= 12:
-            self._pending, buffer = buffer[cut:], buffer[:cut]
+        cut = max(buffer.rfind(opener) for opener in _OPENERS)
+        tail = buffer[cut:] if cut != -1 else ""
+        if tail and len(tail) <= _HELD_MAX and not any(c in tail for c in "]】)"):
+            self._pending, buffer = tail, buffer[:cut]
         else:
             self._pending = ""
-        return MARKER.sub(self._render, buffer)
+        return self._check(buffer)
 
     def flush(self) -> str:
         """Whatever was held back at the end of the reply."""
         rest, self._pending = self._pending, ""
-        return MARKER.sub(self._render, rest)
+        return self._check(rest)
+
+
+def normalise_markers(text: str, passages: int = 99) -> str:
+    """Citation markers in the other forms models write them rewritten as `[n]` / `[n, m]`. A bare
+    "(n)" counts only when every n is a passage given: "(55)" in a sentence is a number."""
+
+    def plain(match: re.Match[str]) -> str:
+        numbers = next(g for g in match.groups() if g)
+        bounds = re.fullmatch(r"(\d{1,2})\s*[-–]\s*(\d{1,2})", numbers.strip())
+        if bounds and int(bounds.group(1)) < int(bounds.group(2)) <= int(bounds.group(1)) + 9:
+            values = list(range(int(bounds.group(1)), int(bounds.group(2)) + 1))
+        else:
+            values = [int(n) for n in re.findall(r"\d{1,2}", numbers)]
+        bare = match.group(0).startswith("(") and not re.search(r"[a-z]", match.group(0), re.IGNORECASE)
+        if bare and not all(1 <= n <= passages for n in values):
+            return match.group(0)
+        return "[" + ", ".join(str(n) for n in values) + "]"
+
+    return _VARIANT.sub(plain, text)
 
 
 def renumber(text: str, passages: int) -> tuple[str, list[int]]:
@@ -93,9 +133,46 @@ def tidy(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", _SPACE_BEFORE_PUNCT.sub("", text)).strip()
 
 
+_NO_ANSWER = re.compile(r"^[\W_]*no[\s_-]*answer\b[\W_]*", re.IGNORECASE)
+_NO_ANSWER_ANYWHERE = re.compile(r"\bNO[_ ]ANSWER\b")
+
+
 def is_abstention(text: str) -> bool:
-    """True when the model said the passages do not answer (its NO_ANSWER tag)."""
-    return text.lstrip().upper().startswith(prompts.NO_ANSWER_TAG.rstrip(":"))
+    """True when the model said the passages do not answer: its NO_ANSWER tag, however dressed
+    (`**NO_ANSWER**`, `No answer.`, `NO ANSWER -`), at the start of the reply."""
+    return bool(_NO_ANSWER.match(text))
+
+
+def abstention_text(text: str) -> str:
+    """What the model said after its NO_ANSWER tag, markers removed (the default when nothing)."""
+    said = _NO_ANSWER.sub("", text, count=1) if _NO_ANSWER.match(text) else _NO_ANSWER_ANYWHERE.sub("", text)
+    return tidy(MARKER.sub("", normalise_markers(said, 99))).strip(" :-*_") or NO_ANSWER
+
+
+def cut_to_cited(text: str, passages: int) -> str:
+    """A reply cut off by the token limit, up to the end of its last cited sentence ("" when none)."""
+    normal = normalise_markers(text, passages)
+    ends = [m.end() for m in MARKER.finditer(normal)]
+    if not ends:
+        return ""
+    end = ends[-1]
+    tail = re.match(r"[^\S\n]*[.!?。]?", normal[end:])
+    return normal[: end + (tail.end() if tail else 0)]
+
+
+_CONFUSABLE = ({"ru", "bg", "uk", "mk", "sr", "be"},)
+
+
+def wrong_language(text: str, language: str | None) -> str | None:
+    """The language a generated answer is written in when it is clearly not `language` (None when
+    it matches, or when the answer is too short to tell)."""
+    words = MARKER.sub(" ", text).split()
+    if not language or len(words) < 5:
+        return None
+    found = short_text_language(" ".join(words), (language,), min_probability=0.8)
+    if found in (None, language) or any({found, language} <= group for group in _CONFUSABLE):
+        return None
+    return found
 
 
 def fallback(extractive: Answer, reason: str) -> Answer:
@@ -104,30 +181,43 @@ def fallback(extractive: Answer, reason: str) -> Answer:
     return extractive.model_copy(update={"note": note})
 
 
-def grounded_answer(question: str, reply: str, hits: list[Hit], extractive: Answer) -> Answer:
-    """Check a model reply against the passages it was given: a cited Answer, or the fallback."""
+def grounded_answer(
+    prepared: Prepared, reply: str, cut_off: bool = False
+) -> Answer:
+    """Check a model reply against the passages it was given: a cited Answer, or the fallback.
+    `cut_off` says the reply stopped at the token limit (it is kept up to its last cited sentence)."""
+    question, hits, extractive = prepared.question, prepared.hits, prepared.extractive
     text = reply.strip()
     if not text:
-        return fallback(extractive, "the model's reply was empty")
+        return prepared.finish(fallback(extractive, "the model's reply was empty"))
     if is_abstention(text):
-        said = text.lstrip()[len(prompts.NO_ANSWER_TAG.rstrip(":")) :].lstrip(" :").strip()
-        said = MARKER.sub("", said).strip() or NO_ANSWER
-        return Answer(question=question, answer=said, abstained=True, mode="llm")
+        return prepared.finish(Answer(question=question, answer=abstention_text(text), abstained=True, mode="llm"))
+    if cut_off:
+        text = cut_to_cited(text, len(hits))
+        if not text:
+            return prepared.finish(fallback(extractive, "the model's reply was cut off at NEWSQA_LLM_MAX_TOKENS"))
     body, order = renumber(text, len(hits))
     if not order:
-        return fallback(extractive, "the model's reply cited none of the passages")
+        if _NO_ANSWER_ANYWHERE.search(text):
+            return prepared.finish(
+                Answer(question=question, answer=abstention_text(text), abstained=True, mode="llm")
+            )
+        return prepared.finish(fallback(extractive, "the model's reply cited none of the passages"))
+    other = wrong_language(body, prepared.language)
+    if other:
+        from retrieval.prompts import language_name
+
+        wanted = language_name(prepared.language or "")
+        return prepared.finish(fallback(extractive, f"the model answered in {language_name(other)}, not {wanted}"))
     numbered = build_citations(question, hits)
     citations = [numbered[old - 1].model_copy(update={"n": new}) for new, old in enumerate(order, start=1)]
-    return Answer(question=question, answer=body, abstained=False, mode="llm", citations=citations)
+    confidence = extractive.confidence if extractive.confidence != "none" else "answer"
+    answer = Answer(question=question, answer=body, abstained=False, mode="llm", citations=citations,
+                    confidence=confidence)
+    return prepared.finish(answer)
 
 
 # --- conversation history ----------------------------------------------------------------------
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately high token estimate (3 characters a token): tiktoken's vocabularies would
-    need a download, and Vietnamese or Cyrillic text takes more tokens per character than English."""
-    return math.ceil(len(text) / 3)
 
 
 @dataclass
@@ -170,46 +260,28 @@ class History:
         self.turns.clear()
 
 
-# --- retrieval with rewrites -------------------------------------------------------------------
-
-
-def parse_queries(reply: str, question: str, limit: int = 4, max_chars: int = 300) -> list[str]:
-    """The rewritten queries in a model reply: one a line, labels stripped, no repeats."""
-    seen = {question.strip().casefold()}
-    queries = []
-    for line in reply.splitlines():
-        query = _LIST_PREFIX.sub("", line).strip().strip('"“”«»')
-        if not query or len(query) > max_chars or query.casefold() in seen:
-            continue
-        seen.add(query.casefold())
-        queries.append(query)
-    return queries[:limit]
-
-
-def fuse(rankings: list[list[Hit]], top_k: int, k: float = 60.0) -> list[Hit]:
-    """Reciprocal-rank fusion of several hit lists by chunk; a chunk keeps the quote of the first
-    list that found it (the original question's, which is listed first)."""
-    scores: dict[str, float] = {}
-    kept: dict[str, Hit] = {}
-    for hits in rankings:
-        for rank, hit in enumerate(hits):
-            scores[hit.chunk.id] = scores.get(hit.chunk.id, 0.0) + 1.0 / (k + rank + 1)
-            kept.setdefault(hit.chunk.id, hit)
-    best = sorted(scores, key=lambda chunk_id: scores[chunk_id], reverse=True)
-    return [kept[chunk_id] for chunk_id in best[:top_k]]
-
-
 # --- the generator -----------------------------------------------------------------------------
 
 
 @dataclass
 class Prepared:
-    """A question ready for the model: as understood, its passages and the extractive answer."""
+    """A question ready for the model: as understood, its passages (and the text shown for each),
+    the extractive answer, and what fell short on the way."""
 
     question: str
     hits: list[Hit]
     extractive: Answer
     failure: str | None = None  # why the model already failed (skip asking it again)
+    texts: list[str] = field(default_factory=list)  # each passage's quote with its neighbouring sentences
+    read_as: str | None = None  # the standalone question, when a follow-up was rewritten
+    language: str | None = None  # the question's language, which the answer is asked to be in
+    notes: list[str] = field(default_factory=list)  # e.g. "searched the question as written (...)"
+
+    def finish(self, answer: Answer) -> Answer:
+        """`answer` carrying the follow-up reading, the question's language and the notes."""
+        note = " ".join([answer.note or "", *(n[0].upper() + n[1:] + "." for n in self.notes)]).strip() or None
+        return answer.model_copy(update={"read_as": self.read_as, "language": answer.language or self.language,
+                                         "note": note})
 
 
 class Generator:
@@ -222,6 +294,9 @@ class Generator:
         settings: Settings,
         abstain_params: AbstainParams | None = None,
         unavailable: str | None = None,
+        translator: Translator | None = None,
+        reranker: BaseNodePostprocessor | None = None,
+        rerank_unavailable: str | None = None,
     ) -> None:
         self.llm = llm
         self.searcher = searcher
@@ -229,16 +304,42 @@ class Generator:
         self.abstain_params = abstain_params or AbstainParams()
         self.unavailable = unavailable or ("no model is configured; set OPENAI_API_KEY or OPENAI_BASE_URL"
                                            if llm is None else None)
+        self.translator = translator
+        self.languages = translator.languages if translator else lambda: dict.fromkeys(searcher.centroids.languages, 1)
+        self.reranker = reranker
+        self.rerank_unavailable = rerank_unavailable
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, searcher: Searcher, abstain_params: AbstainParams | None = None
+        cls,
+        settings: Settings,
+        searcher: Searcher,
+        abstain_params: AbstainParams | None = None,
+        languages: Callable[[], dict[str, int]] | None = None,
     ) -> Generator:
-        """Build the model with `build_llm`; a configuration error becomes the fallback note."""
+        """Build the model, the translator and the reranker from settings; a configuration error
+        becomes the fallback note. `languages` gives the index's chunks per language (the store's
+        `language_counts`); without it, the languages the searcher centres."""
         try:
-            return cls(build_llm(settings), searcher, settings, abstain_params)
+            llm = build_llm(settings)
         except LLMConfigError as exc:
             return cls(None, searcher, settings, abstain_params, unavailable=str(exc))
+        if llm is None:
+            return cls(None, searcher, settings, abstain_params)
+        translator = None
+        if settings.llm_translate:
+            short = build_llm(settings, max_tokens=settings.llm_translate_max_tokens,
+                              timeout=settings.llm_translate_timeout)
+            counts = languages or (lambda: dict.fromkeys(searcher.centroids.languages, 1))
+            translator = Translator(short, counts) if short is not None else None
+        reranker, rerank_unavailable = None, None
+        try:
+            reranker = build_reranker(settings, top_n=settings.rerank_candidates)
+        except LLMConfigError as exc:
+            log.warning("reranking is off: %s", exc)
+            rerank_unavailable = str(exc)
+        return cls(llm, searcher, settings, abstain_params, translator=translator, reranker=reranker,
+                   rerank_unavailable=rerank_unavailable)
 
     # -- model calls, each with one wait when a 429 says how long ------------------------------
 
@@ -250,12 +351,15 @@ class Generator:
         seconds = retry_after(exc)
         return seconds if seconds is not None and seconds <= self.settings.llm_timeout else None
 
-    def _chat(self, messages: list[ChatMessage]) -> str:
+    def _chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
+        """The reply's text and whether it stopped at the token limit."""
         assert self.llm is not None
         waited = False
         while True:
             try:
-                return self.llm.chat(messages).message.content or ""
+                response = self.llm.chat(messages)
+                choices = getattr(response.raw, "choices", None) or [None]
+                return response.message.content or "", getattr(choices[0], "finish_reason", None) == "length"
             except Exception as exc:
                 wait = self._wait_for(exc, waited)
                 if wait is None:
@@ -264,19 +368,20 @@ class Generator:
                 waited = True
                 time.sleep(wait)
 
-    async def _stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+    async def _stream(self, messages: list[ChatMessage], finish: list[str]) -> AsyncIterator[str]:
+        """The reply's text as it arrives; `finish` receives the server's finish_reason."""
         assert self.llm is not None
         waited = False
         while True:
-            started = finished = False
+            started = False
             try:
                 stream = await self.llm.astream_chat(messages)
                 async for response in stream:
                     started = True
-                    finished = finished or any(c.finish_reason for c in getattr(response.raw, "choices", []))
+                    finish.extend(c.finish_reason for c in getattr(response.raw, "choices", []) if c.finish_reason)
                     if response.delta:
                         yield response.delta
-                if not finished:
+                if not finish:
                     # A dropped connection can look like a clean end; a half answer must not pass as whole.
                     raise ReplyCutOff("the stream ended without a finish_reason")
                 return
@@ -302,7 +407,7 @@ class Generator:
         if not turns or self.llm is None:
             return question, None
         try:
-            reply = self._chat(prompts.condense_messages(turns, question))
+            reply, _ = self._chat(prompts.condense_messages(turns, question))
         except Exception as exc:
             return question, self._failed("condensing the follow-up", exc)
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
@@ -311,57 +416,75 @@ class Generator:
             return question, None
         return standalone, None
 
-    def rewrites(self, question: str) -> tuple[list[str], str | None]:
-        """The question rewritten into the corpus languages plus keywords (and a failure reason)."""
-        if self.llm is None:
-            return [], None
-        languages = list(self.searcher.centroids.languages)
-        try:
-            reply = self._chat(prompts.rewrite_messages(question, languages))
-        except Exception as exc:
-            return [], self._failed("rewriting the question", exc)
-        return parse_queries(reply, question), None
-
     def pool(self, top_k: int) -> int:
-        """How many hits each query contributes to the fusion: every chunk the searcher reads."""
-        return max(top_k, self.searcher.params.chunks_to_read)
+        """How many windows the search returns: enough for the reranker to choose from."""
+        return max(top_k, self.settings.rerank_candidates if self.reranker else top_k)
+
+    def passages(self, question: str, top_k: int, language: str | None,
+                 translate: bool = True, rerank: bool = True) -> tuple[list[Hit], list[str]]:
+        """The windows the model is shown (searched with the question's translations, reranked),
+        and notes on any step that failed."""
+        notes: list[str] = []
+        queries: list[str] = []
+        if translate and self.translator is not None:
+            queries, why = self.translator.translate(question, language)
+            if why:
+                notes.append(f"searched the question as written (translating it failed: {why})")
+        hits, _ = self.searcher.search(question, self.pool(top_k), queries=queries)
+        if rerank and self.reranker is not None:
+            ordered, why = rerank_hits(self.reranker, question, hits[: self.settings.rerank_candidates])
+            hits = ordered + hits[len(ordered):]
+            if why:
+                notes.append(f"passages kept in search order (reranking failed: {why})")
+        elif rerank and self.rerank_unavailable:
+            notes.append(f"passages kept in search order ({self.rerank_unavailable})")
+        return hits[:top_k], notes
 
     def prepare(self, question: str, top_k: int, history: History | None = None) -> Prepared:
-        """Condense a follow-up, search (with rewrites when NEWSQA_LLM_MULTI_QUERY is on), and build
-        the extractive answer that gates and backs up the generated one."""
-        question, failure = self.condense(question, history)
-        pool = self.pool(top_k)
-        found, _ = self.searcher.search(question, pool)
-        hits = found[:top_k]
-        extractive = extractive_answer(question, hits, self.abstain_params)
-        if self.settings.llm_multi_query and not extractive.abstained and failure is None:
-            queries, failure = self.rewrites(question)
-            if queries:
-                rankings = [found] + [self.searcher.search(q, pool)[0] for q in queries]
-                hits = fuse(rankings, top_k)
-        return Prepared(question, hits, extractive, failure)
+        """Condense a follow-up, search as written for the extractive answer that gates and backs up
+        the generated one, then (when it does not abstain) translate, search again and rerank."""
+        standalone, failure = self.condense(question, history)
+        read_as = standalone if standalone != question else None
+        found, _ = self.searcher.search(standalone, top_k)
+        extractive = extractive_answer(standalone, found, self.abstain_params)
+        language = extractive.language or short_text_language(standalone, tuple(self.languages()))
+        prepared = Prepared(standalone, found, extractive, failure, read_as=read_as, language=language)
+        if self.llm is None or failure is not None or extractive.abstained:
+            return prepared
+        prepared.hits, prepared.notes = self.passages(standalone, top_k, language)
+        prepared.texts = passage_texts(prepared.hits, self.settings.llm_context_tokens)
+        return prepared
 
     def _skip_model(self, prepared: Prepared) -> Answer | None:
         """The answer to give without asking the model, if any."""
         if self.llm is None:
-            return fallback(prepared.extractive, self.unavailable or "no model is configured")
+            return prepared.finish(fallback(prepared.extractive, self.unavailable or "no model is configured"))
         if prepared.failure:
-            return fallback(prepared.extractive, prepared.failure)
+            return prepared.finish(fallback(prepared.extractive, prepared.failure))
         if prepared.extractive.abstained:
-            return prepared.extractive  # weak passages: an extracted "the sources don't say" is safest
+            # weak passages: an extracted "the sources don't say" is safest
+            return prepared.finish(prepared.extractive)
         return None
+
+    def messages(self, prepared: Prepared) -> list[ChatMessage]:
+        """The answer request for a prepared question."""
+        return prompts.answer_messages(prepared.question, prepared.hits, prepared.texts, prepared.language)
 
     def answer(self, question: str, top_k: int, history: History | None = None) -> Answer:
         """A generated, cited answer (one request), or the extractive answer with a note."""
         prepared = self.prepare(question, top_k, history)
+        return self.answer_prepared(prepared)
+
+    def answer_prepared(self, prepared: Prepared) -> Answer:
+        """The model's answer for passages already chosen (or the answer given without asking it)."""
         early = self._skip_model(prepared)
         if early is not None:
             return early
         try:
-            reply = self._chat(prompts.answer_messages(prepared.question, prepared.hits))
+            reply, cut_off = self._chat(self.messages(prepared))
         except Exception as exc:
-            return fallback(prepared.extractive, self._failed("generating the answer", exc))
-        return grounded_answer(prepared.question, reply, prepared.hits, prepared.extractive)
+            return prepared.finish(fallback(prepared.extractive, self._failed("generating the answer", exc)))
+        return grounded_answer(prepared, reply, cut_off)
 
     async def astream(
         self, question: str, top_k: int, history: History | None = None
@@ -375,12 +498,12 @@ class Generator:
             yield early
             return
         mapper = CitationMapper(len(prepared.hits))
-        tag = prompts.NO_ANSWER_TAG.rstrip(":")
         raw: list[str] = []
         held: str | None = ""  # text held until it is clear whether it opens with the NO_ANSWER tag
         streamed = abstaining = False
         deadline = time.monotonic() + self.settings.llm_timeout
-        stream = self._stream(prompts.answer_messages(prepared.question, prepared.hits))
+        finish: list[str] = []
+        stream = self._stream(self.messages(prepared), finish)
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -393,25 +516,28 @@ class Generator:
                 raw.append(delta)
                 if held is not None:
                     held += delta
-                    head = held.lstrip().upper()
-                    if len(head) < len(tag) and tag.startswith(head):
+                    if _could_open_abstention(held):
                         continue
-                    delta, held = ("" if head.startswith(tag) else held), None
-                    abstaining = head.startswith(tag)
+                    delta, held = ("" if is_abstention(held) else held), None
+                    abstaining = is_abstention("".join(raw))
                 if not abstaining and (shown := mapper.feed(delta)):
                     streamed = True
                     yield shown
         except Exception as exc:
-            yield fallback(prepared.extractive, self._failed("streaming the answer", exc))
+            yield prepared.finish(fallback(prepared.extractive, self._failed("streaming the answer", exc)))
             return
         finally:
             await stream.aclose()
-        reply = "".join(raw)
-        final = grounded_answer(prepared.question, reply, prepared.hits, prepared.extractive)
+        final = grounded_answer(prepared, "".join(raw), cut_off="length" in finish)
         rest = mapper.flush()
-        if rest and streamed and final.mode == "llm" and not final.abstained:
+        if rest and streamed and final.mode == "llm" and not final.abstained and "length" not in finish:
             yield rest
         elif not streamed:
             yield final.answer
-        yield grounded_answer(prepared.question, reply, prepared.hits, prepared.extractive)
+        yield final
 
+
+def _could_open_abstention(held: str) -> bool:
+    """The start of a reply is still too short to tell whether it is a NO_ANSWER tag."""
+    head = re.sub(r"^[\W_]+", "", held).upper().replace(" ", "_").replace("-", "_")
+    return len(head) < len("NO_ANSWER") and "NO_ANSWER".startswith(head)

@@ -24,8 +24,9 @@ class ReplyCutOff(ConnectionError):
     """A streamed reply ended without the server saying it was finished."""
 
 
-def build_llm(settings: Settings) -> LLM | None:
-    """The configured chat model (llama-index `OpenAILike`), or None when answers stay extractive."""
+def build_llm(settings: Settings, *, max_tokens: int | None = None, timeout: float | None = None) -> LLM | None:
+    """The configured chat model (llama-index `OpenAILike`), or None when answers stay extractive.
+    `max_tokens` and `timeout` override the answer's bounds for the short calls (translation, reranking)."""
     provider = settings.llm_provider
     if provider == "none":
         return None
@@ -44,8 +45,8 @@ def build_llm(settings: Settings) -> LLM | None:
             api_key=key or "unused",
             is_chat_model=True,
             temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
-            timeout=settings.llm_timeout,
+            max_tokens=max_tokens or settings.llm_max_tokens,
+            timeout=timeout or settings.llm_timeout,
             # llama-index retries up to max_retries² times with long backoffs; a slow answer is worse
             # than the extractive one, so the only retry is generation's single Retry-After wait.
             max_retries=0,

