@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from retrieval.settings import Settings, get_settings
-
 if TYPE_CHECKING:
     from retrieval.engine import Engine
     from retrieval.models import Answer
+    from retrieval.settings import Settings
 
 app = typer.Typer(
     help="Answers questions about a corpus of news articles, quoting and citing the passages it used.",
@@ -70,6 +69,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def settings_with(**overrides: Any) -> Settings:
     """The configured settings with the command-line options that were given."""
+    # Imported here: pydantic-settings alone would double the time `newsqa --help` takes.
+    from retrieval.settings import get_settings
+
     given = {key: value for key, value in overrides.items() if value is not None}
     return get_settings().model_copy(update=given)
 
