@@ -150,9 +150,12 @@ class ChunkWriter:
 
 
 def ingest(
-    settings: Settings, embedder: Embedder, reset: bool = False, progress: Progress | None = None
+    settings: Settings, embedder: Embedder, reset: bool = False, progress: Progress | None = None,
+    sentence_vectors: bool = True,
 ) -> IngestReport:
-    """Bring the index in line with the corpus directory; see the module docstring."""
+    """Bring the index in line with the corpus directory; see the module docstring. Without
+    `sentence_vectors`, search embeds sentences when it reads them (the same vectors, later: a
+    benchmark of answer quality needs only the few it reads)."""
     files = corpus_files(settings.corpus_dir)
     if reset:
         ChunkStore.reset(settings)
@@ -161,7 +164,8 @@ def ingest(
     known = store.article_fingerprints()
     sentences = SentenceStore.open(store, create=True)
     writer = ChunkWriter(
-        store, embedder, settings.embed_batch_size, settings.write_batch_size, progress, sentences
+        store, embedder, settings.embed_batch_size, settings.write_batch_size, progress,
+        sentences if sentence_vectors else None,
     )
     report = IngestReport()
     seen: set[str] = set()
@@ -206,7 +210,8 @@ def ingest(
             progress("file", 1)
     writer.flush()
     report.chunks_embedded = writer.embedded
-    report.sentences_embedded = writer.embedded + _backfill_sentences(store, sentences, embedder, settings)
+    if sentence_vectors:
+        report.sentences_embedded = writer.embedded + _backfill_sentences(store, sentences, embedder, settings)
 
     for article_id in sorted(set(known) - seen):
         if not dirty:
