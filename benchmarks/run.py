@@ -324,6 +324,19 @@ def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: 
     return {"ingest": ingested, **queried}
 
 
+def _measuring_options(argv: list[str]) -> list[str]:
+    """The command-line options that change what is measured (not where results or work files go)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--workdir"):
+            skip = True
+        elif not arg.startswith(("--out=", "--workdir=")):
+            kept.append(arg)
+    return kept
+
+
 def main() -> None:
     """Run everything, write RESULTS.md (and the raw figures as RESULTS.json), say where."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
@@ -354,7 +367,7 @@ def main() -> None:
 
     results: dict[str, Any] = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m benchmarks.run" + (" --smoke" if plan.smoke else ""),
+        "command": " ".join(["python -m benchmarks.run", *_measuring_options(sys.argv[1:])]),
         "smoke": plan.smoke,
         "repeats": plan.repeats,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
