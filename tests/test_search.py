@@ -134,3 +134,11 @@ def test_a_failed_embedding_does_not_leave_other_questions_waiting(engine, embed
     answered = [r for r in results if isinstance(r, list)]
     assert len(errors) == 1 and len(answered) == 2
     assert all(hits and "Lavrov" in " ".join(h.quote for h in hits) for hits in answered)
+
+
+def test_the_hybrid_retriever_serves_llama_index_the_same_chunks(engine, embedder) -> None:
+    question = "When did Shoigu visit Pyongyang?"
+    nodes = engine.searcher.retriever.as_llama_retriever().retrieve(question)
+    expected = engine.searcher.retriever.candidates(question, embedder.get_query_embedding(question))
+    assert [n.node.node_id for n in nodes] == [c.chunk.id for c in expected]
+    assert [n.score for n in nodes] == [c.fused for c in expected]
