@@ -129,7 +129,8 @@ def test_server_keeps_the_sentence_vectors_for_every_process_and_drops_a_changed
     from tests.test_sentence_vectors import QUESTIONS, ask_in_new_process, result_of
 
     host, port = chroma_server
-    settings = server_settings(host, port, tmp_path / "index", f"t{uuid.uuid4().hex[:12]}", corpus_dir=corpus_copy)
+    settings = server_settings(host, port, tmp_path / "index", f"t{uuid.uuid4().hex[:12]}")
+    settings = settings.model_copy(update={"corpus_dir": corpus_copy})
     ingest(settings, embedder)
     store = ChunkStore.open(settings, embedder_identity(embedder), embedder.dimension)
     sentences = SentenceStore.open(store)
