@@ -43,6 +43,7 @@ class Engine:
         if self.store.count() == 0:
             raise IndexMissingError(f"the index at {settings.index_dir} is empty; run `newsqa ingest` first")
         self.derived = derived.load(self.store, settings.derived_dir)
+        self.derived.centroids.cap = settings.centring_cap
         self.searcher = Searcher(
             self.store, self.derived, self.embedder, search_params or SearchParams(candidates=settings.candidates)
         )

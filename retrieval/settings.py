@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     chunk_chars: int = 600
     top_k: int = 3
     candidates: int = 20  # chunks each retriever returns before fusion
+    # Most a language's centring offset may exceed the question's similarity to all chunks' mean
+    # (retrieval/centering.py, benchmarks/centring.py); unset: no limit.
+    centring_cap: float | None = Field(default=None, ge=0.0, le=1.0)
     max_question_chars: int = 2000
 
     # --- LLM (generated answers) ------------------------------------------------------------
