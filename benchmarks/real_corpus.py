@@ -117,11 +117,12 @@ def fill_cache(limit: float, cache_dir: Path = CACHE) -> dict[str, Any]:
 
 
 def buried_corpus(target: Path, seeds: Path, cached_only: bool = False, cache_dir: Path = CACHE) -> int:
-    """A corpus directory of the seeds (`seeds/`) among the distractor paragraphs (`<lang>/`): all of
+    """A corpus directory of the seeds (at its top) among the distractor paragraphs (`<lang>/`): all of
     them, or with `cached_only` those whose chunk vectors are all in the cache (when the cache is
     still being filled, an interleaved share of every language). Returns the number of distractors."""
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(seeds, target / "seeds")
+    # The seeds at the top, under their own names, so that the fixture recognises their sources.
+    shutil.copytree(seeds, target)
     cached = CachedEmbedder(cache_dir) if cached_only else None
     count = 0
     for path in distractor_files():
@@ -177,7 +178,7 @@ def main() -> None:
     corpus = args.dir / "corpus"
     if args.alone:
         shutil.rmtree(corpus, ignore_errors=True)
-        shutil.copytree(ROOT / "seeds", corpus / "seeds")
+        shutil.copytree(ROOT / "seeds", corpus)
         files = 0
     else:
         files = buried_corpus(corpus, ROOT / "seeds", cached_only=args.cached_only)
