@@ -50,6 +50,8 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if r["smoke"]:
         lines += ["**Smoke run** (1k chunks, few queries): proves the benchmarks run; the figures mean little.", ""]
+    if r.get("incomplete"):
+        lines += [f"**Incomplete run.** {r['incomplete']}", ""]
     for section in (_throughput, _reingest, _seeds_latency, _scale, _quality, _real_quality, _note):
         lines += _or_missing(section, r)
     return "\n".join(lines) + "\n"
@@ -96,6 +98,8 @@ def _throughput(r: dict[str, Any]) -> list[str]:
         "",
         f"Target ≥ 0.9× the bare embedder: {_verdict(t['ratio'] >= 0.9)}.",
     ]
+    if t.get("measured_apart"):
+        lines += ["", f"*Measured apart from the rest of this run*, in its own process: {t['measured_apart']}"]
     if "sentence_cost" in t:
         lines += [
             "",
