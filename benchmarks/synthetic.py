@@ -11,6 +11,8 @@
   its original as rewriting moves real vectors (`jitter`), and the mean over a chunk's sentences is
   moved away from the centre of the space until stand-ins are as alike as real chunk vectors are
   (`spread`). The seed articles buried among the distractors keep their real chunk vectors.
+  Ingest also stores every sentence's vector for search: a generated sentence gets its pool
+  sentence's real vector (moved by `jitter` when rewritten), a seed sentence its own.
 """
 from __future__ import annotations
 
@@ -80,10 +82,14 @@ class Pool:
         return int(self.vectors.shape[0])
 
     def vector(self, text: str) -> np.ndarray:
-        """A chunk's vector: real for a seed chunk, else the stand-in built from the mean of the pool
-        sentences it is made of (see `_stand_in`)."""
+        """A passage's vector: real for a seed chunk or sentence; for a single generated sentence (what
+        ingest embeds for search) its pool sentence's real vector, moved if it was rewritten; else
+        the stand-in built from the mean of the pool sentences a chunk is made of (see `_stand_in`)."""
         if text in self.seed_chunks:
             return self.seed_chunks[text]
+        sentences = [s.text for line in text.splitlines() for s in split_sentences(line, 0, len(line))]
+        if len(sentences) == 1 and (row := self.by_key.get(sentence_key(sentences[0]))) is not None:
+            return self._sentence_vector(sentences[0], row)
         return self._stand_in(self._mean(text), self.spread)
 
     def _mean(self, text: str) -> np.ndarray:
@@ -167,7 +173,10 @@ class Pool:
             pairs = kept
         groups = [group for _, group in pairs]
         flat = [s for group in groups for s in group]
-        seed_texts = [c.text for article in _articles(SEEDS) for c in chunk_article(article)]
+        seed_chunks = [c for article in _articles(SEEDS) for c in chunk_article(article)]
+        # The seeds' chunks and sentences keep their real vectors (sentences: ingest stores them for search).
+        sentences = [s.text for c in seed_chunks for s in c.sentences]
+        seed_texts = list(dict.fromkeys([c.text for c in seed_chunks] + sentences))
         calibration_texts = [c.text for article, _ in pairs for c in chunk_article(article)]
         pool = cls(groups, _embedded(cache_dir, "pool", flat, embedder),
                    dict(zip(seed_texts, _embedded(cache_dir, "seeds", seed_texts, embedder), strict=True)))

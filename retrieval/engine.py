@@ -7,12 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-
 from retrieval import derived, followups
 from retrieval.answer import AbstainParams, extractive_answer
-from retrieval.embeddings import build_embedder, embedder_identity
-from retrieval.ingest import _dimension
+from retrieval.embeddings import Embedder, build_embedder, embedder_identity, embedding_dimension
 from retrieval.models import Answer, Hit
 from retrieval.search import Searcher, SearchParams
 from retrieval.settings import Settings
@@ -36,16 +33,17 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        embedder: BaseEmbedding | None = None,
+        embedder: Embedder | None = None,
         search_params: SearchParams | None = None,
         abstain_params: AbstainParams | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings)
-        self.store = ChunkStore.open(settings, embedder_identity(self.embedder), _dimension(self.embedder))
+        self.store = ChunkStore.open(settings, embedder_identity(self.embedder), embedding_dimension(self.embedder))
         if self.store.count() == 0:
             raise IndexMissingError(f"the index at {settings.index_dir} is empty; run `newsqa ingest` first")
         self.derived = derived.load(self.store, settings.derived_dir)
+        self.derived.centroids.cap = settings.centring_cap
         self.searcher = Searcher(
             self.store, self.derived, self.embedder, search_params or SearchParams(candidates=settings.candidates)
         )

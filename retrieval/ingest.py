@@ -28,12 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
-
 from retrieval import derived
 from retrieval.chunking import chunk_article
 from retrieval.cleaning import clean
-from retrieval.embeddings import embedder_identity
+from retrieval.embeddings import Embedder, embedder_identity, embedding_dimension
 from retrieval.loading import (
     Skipped,
     corpus_files,
@@ -46,6 +44,7 @@ from retrieval.loading import (
 from retrieval.locking import ingest_lock
 from retrieval.messages import first_line
 from retrieval.models import Article, Chunk
+from retrieval.sentence_vectors import SentenceStore, embed_sentences
 from retrieval.settings import Settings
 from retrieval.store import ChunkStore, check_writable
 
@@ -65,6 +64,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0  # chunks whose sentence vectors were computed (with theirs, and backfilled)
     chunks_total: int = 0
 
     @property
@@ -87,10 +87,11 @@ class ChunkWriter:
     article is recorded as ingested as soon as its last chunk is written."""
 
     def __init__(
-        self, store: ChunkStore, embedder: BaseEmbedding, embed_batch: int, write_batch: int,
-        progress: Progress | None = None,
+        self, store: ChunkStore, embedder: Embedder, embed_batch: int, write_batch: int,
+        progress: Progress | None = None, sentences: SentenceStore | None = None,
     ) -> None:
         self.store = store
+        self.sentences = sentences
         self.embedder = embedder
         self.embed_batch = max(embed_batch, 1)
         self.write_batch = max(min(write_batch, store.max_batch_size), 1)
@@ -100,6 +101,7 @@ class ChunkWriter:
         self._to_write: list[tuple[Chunk, list[float]]] = []
         self._open: dict[str, _OpenArticle] = {}
         self._registered: set[str] = set()
+        self._sentence_rows: list[tuple[Chunk, Any]] = []
 
     def add(self, article: Article, chunks: list[Chunk]) -> None:
         """Queue one article's chunks (the article must not be queued already)."""
@@ -125,6 +127,9 @@ class ChunkWriter:
         vectors = self.embedder.get_text_embedding_batch([chunk.text for chunk in batch])
         self._to_write.extend(zip(batch, vectors, strict=True))
         self.embedded += len(batch)
+        if self.sentences is not None:
+            # Each sentence embedded alone, once: search scores sentences, and reads never embed them.
+            self._sentence_rows.extend(zip(batch, embed_sentences(self.embedder, batch, self.embed_batch), strict=True))
         if self.progress:
             self.progress("chunks", len(batch))
         if len(self._to_write) >= self.write_batch:
@@ -140,6 +145,12 @@ class ChunkWriter:
                 self.store.mark_writing(new)
                 self._registered.update(new)
             fingerprints = [self._open[chunk.article_id].fingerprint for chunk in chunks]
+            if self.sentences is not None:
+                # Before the chunks: a chunk that is stored has its sentence vectors stored.
+                ids = {chunk.id for chunk in chunks}
+                rows = [row for row in self._sentence_rows if row[0].id in ids]
+                self._sentence_rows = [row for row in self._sentence_rows if row[0].id not in ids]
+                self.sentences.put([c for c, _ in rows], [m for _, m in rows], self.write_batch)
             self.store.add_chunks(chunks, [vector for _, vector in batch], fingerprints)
             for chunk in chunks:
                 self._open[chunk.article_id].unwritten -= 1
@@ -156,26 +167,34 @@ class ChunkWriter:
 
 
 def ingest(
-    settings: Settings, embedder: BaseEmbedding, reset: bool = False, progress: Progress | None = None
+    settings: Settings, embedder: Embedder, reset: bool = False, progress: Progress | None = None,
+    sentence_vectors: bool = True,
 ) -> IngestReport:
-    """Bring the index in line with the corpus directory; see the module docstring."""
+    """Bring the index in line with the corpus directory; see the module docstring. Without
+    `sentence_vectors`, search embeds sentences when it reads them (the same vectors, later: a
+    benchmark of answer quality needs only the few it reads)."""
     files = corpus_files(settings.corpus_dir)
     if not settings.chroma_host:
         # The index directory must be creatable before its lock file can be; say so in one line.
         check_writable(settings)
     with ingest_lock(settings.index_dir, rebuilding=reset):
-        return _ingest_locked(settings, embedder, files, reset, progress)
+        return _ingest_locked(settings, embedder, files, reset, progress, sentence_vectors)
 
 
 def _ingest_locked(
-    settings: Settings, embedder: BaseEmbedding, files: list[Path], reset: bool, progress: Progress | None
+    settings: Settings, embedder: Embedder, files: list[Path], reset: bool, progress: Progress | None,
+    sentence_vectors: bool,
 ) -> IngestReport:
     if reset:
         ChunkStore.reset(settings)
         shutil.rmtree(settings.derived_dir, ignore_errors=True)
-    store = ChunkStore.open(settings, embedder_identity(embedder), _dimension(embedder), create=True)
+    store = ChunkStore.open(settings, embedder_identity(embedder), embedding_dimension(embedder), create=True)
     known = store.article_fingerprints()
-    writer = ChunkWriter(store, embedder, settings.embed_batch_size, settings.write_batch_size, progress)
+    sentences = SentenceStore.open(store, create=True)
+    writer = ChunkWriter(
+        store, embedder, settings.embed_batch_size, settings.write_batch_size, progress,
+        sentences if sentence_vectors else None,
+    )
     report = IngestReport()
     seen: set[str] = set()
     dirty = False
@@ -213,10 +232,12 @@ def _ingest_locked(
                     dirty = True
                 if article is None:
                     if registered:
+                        sentences.delete_article(article_id)
                         store.remove_article(article_id)
                         report.removed.append(article_id)
                 else:
                     if registered:
+                        sentences.delete_article(article_id)
                         store.begin_article(article_id)
                     writer.add(article, chunks)
                     (report.updated if known.get(article_id) else report.added).append(article_id)
@@ -224,11 +245,14 @@ def _ingest_locked(
             progress("file", 1)
     writer.flush()
     report.chunks_embedded = writer.embedded
+    if sentence_vectors:
+        report.sentences_embedded = writer.embedded + _backfill_sentences(store, sentences, embedder, settings)
 
     for article_id in sorted(set(known) - seen):
         if not dirty:
             store.bump_revision()
             dirty = True
+        sentences.delete_article(article_id)
         store.remove_article(article_id)
         report.removed.append(article_id)
 
@@ -256,8 +280,20 @@ def _prepare(path: Path, settings: Settings, data: bytes) -> tuple[Article | Non
     return article, chunks
 
 
-def _dimension(embedder: BaseEmbedding) -> int:
-    dimension = getattr(embedder, "dimension", None)
-    if dimension:
-        return int(dimension)
-    return len(embedder.get_text_embedding("dimension probe"))
+def _backfill_sentences(
+    store: ChunkStore, sentences: SentenceStore, embedder: Embedder, settings: Settings
+) -> int:
+    """Store the sentence vectors of chunks that have none (an index built before they were
+    stored); compares counts first, so an index that has them all costs two counts."""
+    if sentences.count() >= store.count():
+        return 0
+    have = sentences.ids()
+    missing = [chunk for chunk in store.all_chunks() if chunk.id not in have]
+    batch = max(settings.write_batch_size, 1)
+    for i in range(0, len(missing), batch):
+        part = missing[i : i + batch]
+        sentences.put(part, embed_sentences(embedder, part, settings.embed_batch_size), store.max_batch_size)
+    if missing:
+        log.info("stored the sentence vectors of %d chunks indexed before they were kept", len(missing))
+    return len(missing)
+

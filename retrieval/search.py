@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from retrieval.derived import Derived
+from retrieval.embeddings import Embedder
 from retrieval.models import Chunk, Hit
 from retrieval.qtypes import answer_span, question_type
-from retrieval.sentence_vectors import SentenceVectors
+from retrieval.sentence_vectors import SentenceStore, SentenceVectors
 from retrieval.store import ChunkStore
 from retrieval.text import content_words, lexical_tokens
 
@@ -53,11 +52,11 @@ class Candidate:
     sentence_scores: list[float] = field(default_factory=list)
 
 
-class HybridRetriever(BaseRetriever):
-    """llama-index retriever returning chunks ranked by RRF of dense and bm25 lists."""
+class HybridRetriever:
+    """Chunks ranked by RRF of dense and bm25 lists; `as_llama_retriever()` serves them to llama-index
+    (kept out of the class itself: importing llama-index costs more than a whole answer)."""
 
-    def __init__(self, store: ChunkStore, derived: Derived, embedder: BaseEmbedding, params: SearchParams) -> None:
-        super().__init__()
+    def __init__(self, store: ChunkStore, derived: Derived, embedder: Embedder, params: SearchParams) -> None:
         self._store = store
         self._lexical = derived.lexical
         self._centroids = derived.centroids
@@ -106,15 +105,26 @@ class HybridRetriever(BaseRetriever):
         found.sort(key=lambda c: c.centered, reverse=True)
         return found[: self.params.candidates]
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        embedding = query_bundle.embedding or self._embedder.get_query_embedding(query_bundle.query_str)
-        return [
-            NodeWithScore(
-                node=TextNode(id_=c.chunk.id, text=c.chunk.text, metadata={"source": c.chunk.source}),
-                score=c.fused,
-            )
-            for c in self.candidates(query_bundle.query_str, embedding)
-        ]
+    def as_llama_retriever(self) -> Any:
+        """A llama-index `BaseRetriever` whose nodes are these candidates, scored by fused rank."""
+        from llama_index.core.base.base_retriever import BaseRetriever
+        from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+        hybrid = self
+
+        class _Retriever(BaseRetriever):
+            def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+                query = query_bundle.query_str
+                embedding = query_bundle.embedding or hybrid._embedder.get_query_embedding(query)
+                return [
+                    NodeWithScore(
+                        node=TextNode(id_=c.chunk.id, text=c.chunk.text, metadata={"source": c.chunk.source}),
+                        score=c.fused,
+                    )
+                    for c in hybrid.candidates(query, embedding)
+                ]
+
+        return _Retriever()
 
 
 class Searcher:
@@ -124,14 +134,14 @@ class Searcher:
         self,
         store: ChunkStore,
         derived: Derived,
-        embedder: BaseEmbedding,
+        embedder: Embedder,
         params: SearchParams | None = None,
     ) -> None:
         self.params = params or SearchParams()
         self.embedder = embedder
         self.centroids = derived.centroids
         self.retriever = HybridRetriever(store, derived, embedder, self.params)
-        self.sentence_vectors = SentenceVectors(embedder)
+        self.sentence_vectors = SentenceVectors(embedder, SentenceStore.open(store))
 
     def candidates(self, question: str, queries: Sequence[str] = ()) -> tuple[np.ndarray, list[Candidate]]:
         """The question's vector and the fused chunk candidates of the question and its extra

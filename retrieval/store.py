@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from retrieval.messages import first_line, safe_url
 from retrieval.models import Chunk, Sentence
@@ -296,7 +294,7 @@ class ChunkStore:
         if create:
             # Only a writer tunes: reading never changes the index (a read-only one must answer too).
             self._tune(ef_search)
-        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        self._vector_store: Any = None
         self.max_batch_size = self._max_batch_size()
         self._language_counts: dict[str, int] | None = None
         self._small_languages: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -356,6 +354,16 @@ class ChunkStore:
         except Exception:  # an older server without the endpoint: Chroma's long-standing default
             return 5461
 
+    @property
+    def vector_store(self) -> Any:
+        """llama-index's `ChromaVectorStore` over the chunks, for writes; built on first use, because
+        importing llama-index costs more than a whole answer (`newsqa ask` only reads)."""
+        if self._vector_store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        return self._vector_store
+
     @classmethod
     def open(cls, settings: Settings, embedder_id: str, dimension: int, create: bool = False) -> ChunkStore:
         """Open the index named by the settings; `create` makes it when missing."""
@@ -368,7 +376,7 @@ class ChunkStore:
 
     @classmethod
     def reset(cls, settings: Settings) -> None:
-        """Drop both collections, so the next ingest rebuilds from scratch. On disk that is removing
+        """Drop the collections, so the next ingest rebuilds from scratch. On disk that is removing
         the `chroma` directory newsqa created (whatever state it is in: this is how a damaged index
         is recovered); nothing else in the index directory is touched."""
         if not settings.chroma_host:
@@ -384,7 +392,8 @@ class ChunkStore:
             return
         client = build_client(settings, create=True)
         address = server_address(settings) if settings.chroma_host else None
-        for name in (settings.collection, f"{settings.collection}_articles"):
+        # <name>_sentences: the sentence vectors (retrieval/sentence_vectors.py), dropped with their chunks.
+        for name in (settings.collection, f"{settings.collection}_articles", f"{settings.collection}_sentences"):
             try:
                 client.delete_collection(name)
             except Exception as exc:
@@ -478,6 +487,8 @@ class ChunkStore:
     ) -> None:
         """Write chunks with their vectors (one fingerprint, or one per chunk), in batches under
         Chroma's limit."""
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
         fingerprints = [fingerprint] * len(chunks) if isinstance(fingerprint, str) else fingerprint
         nodes = []
         for chunk, embedding, chunk_fingerprint in zip(chunks, embeddings, fingerprints, strict=True):

@@ -55,6 +55,36 @@ def test_throughput_compares_the_pipeline_with_the_bare_embedder(smoke: tuple[st
     assert t["ratio"] == pytest.approx(t["pipeline_per_s"] / (sum(t["bare_per_s"]) / 2), rel=0.01)
 
 
+def test_throughput_counts_the_sentences_ingest_embeds_for_search(smoke: tuple[str, dict[str, Any]]) -> None:
+    _, figures = smoke
+    t = figures["throughput"]
+    assert t["sentences"] >= t["chunks"] and t["sentence_cost"] > 1 and t["bare_chunks_only_per_s"] > 0
+
+
+def test_cold_cli_is_timed_against_a_bare_chromadb_import_and_help(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, figures = smoke
+    cli = figures["seeds_latency"]["cli"]
+    for name in ("import_chromadb", "help"):
+        assert 0 < cli[name]["p50_ms"] <= cli[name]["p95_ms"] and cli[name]["cpu_p50_ms"] > 0
+    assert cli["ratio_to_import_chromadb"] == pytest.approx(cli["p50_ms"] / cli["import_chromadb"]["p50_ms"], rel=0.01)
+    assert "a bare `import chromadb`" in text
+
+
+def test_a_just_started_bot_answers_a_burst_of_new_users(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, figures = smoke
+    bot = figures["bot_burst"]
+    assert bot["users"] == bot["distinct_questions"] > 1
+    assert 0 < bot["p50_ms"] <= bot["p95_ms"] and bot["burst_cpu_s"] > 0
+    assert "### 3b. A just-started bot" in text
+
+
+def test_the_sentence_store_is_measured_with_every_chunk_in_it(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, figures = smoke
+    store = figures["scale"]["sizes"]["1000"]["embedded"]["ingest"]["sentence_store"]
+    assert store["records"] == 1000 and store["sentences"] >= 1000 and store["stored_mb"] > 0
+    assert "### The sentence store" in text
+
+
 def test_unchanged_reingest_makes_no_embedding_call(smoke: tuple[str, dict[str, Any]]) -> None:
     _, figures = smoke
     assert figures["reingest"]["embedding_calls"] == 0

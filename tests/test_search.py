@@ -11,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
 from retrieval.search import Searcher
+from retrieval.sentence_vectors import SentenceVectors
 from retrieval.text import contains_answer
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -115,6 +116,7 @@ def _ask_together(searcher: Searcher, question: str, times: int) -> list[Any]:
 def test_concurrent_questions_embed_each_sentence_once(engine, embedder) -> None:
     recording = SlowRecordingEmbedding(inner=embedder)
     searcher = Searcher(engine.store, engine.derived, recording)
+    searcher.sentence_vectors = SentenceVectors(recording)  # no stored vectors: an index built before them
     question = "How long did the meeting between Putin and Kim in Beijing last?"
     results = _ask_together(searcher, question, times=6)
     _, candidates = searcher.search(question)
@@ -126,8 +128,17 @@ def test_concurrent_questions_embed_each_sentence_once(engine, embedder) -> None
 def test_a_failed_embedding_does_not_leave_other_questions_waiting(engine, embedder) -> None:
     failing = SlowRecordingEmbedding(inner=embedder, failures_left=1)
     searcher = Searcher(engine.store, engine.derived, failing)
+    searcher.sentence_vectors = SentenceVectors(failing)
     results = _ask_together(searcher, "Which Russian minister will travel to Pyongyang in October?", times=3)
     errors = [r for r in results if isinstance(r, RuntimeError)]
     answered = [r for r in results if isinstance(r, list)]
     assert len(errors) == 1 and len(answered) == 2
     assert all(hits and "Lavrov" in " ".join(h.quote for h in hits) for hits in answered)
+
+
+def test_the_hybrid_retriever_serves_llama_index_the_same_chunks(engine, embedder) -> None:
+    question = "When did Shoigu visit Pyongyang?"
+    nodes = engine.searcher.retriever.as_llama_retriever().retrieve(question)
+    expected = engine.searcher.retriever.candidates(question, embedder.get_query_embedding(question))
+    assert [n.node.node_id for n in nodes] == [c.chunk.id for c in expected]
+    assert [n.score for n in nodes] == [c.fused for c in expected]

