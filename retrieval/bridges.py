@@ -51,8 +51,8 @@ def _calendar() -> tuple[re.Pattern[str], dict[str, int], re.Pattern[str], dict[
         forms = []
         for name in sorted(names, key=len, reverse=True):
             forms.append(re.escape(name))
-            if len(name) >= 5 and re.match(r"[а-я]", name):
-                forms.append(re.escape(name[:-1]) + r"[а-я]{0,2}")
+            if stem := _stem(name):
+                forms.append(re.escape(stem) + r"[а-я]{0,2}")
         return "|".join(forms)
 
     month = re.compile(rf"(?<!\w)(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?)?({pattern(months)})(?!\w)"
@@ -61,12 +61,17 @@ def _calendar() -> tuple[re.Pattern[str], dict[str, int], re.Pattern[str], dict[
     return month, months, day, days
 
 
+def _stem(name: str) -> str | None:
+    """The stem a Slavic month or weekday name inflects from (июнь → июн), or None."""
+    return name[:-1] if len(name) >= 4 and re.fullmatch(r"[а-я]+[ьйаяе]", name) else None
+
+
 def _lookup(names: dict[str, int], found: str) -> int | None:
     found = found.lower()
     if found in names:
         return names[found]
     for name, number in names.items():
-        if len(name) >= 5 and found.startswith(name[:-1]):
+        if (stem := _stem(name)) and found.startswith(stem):
             return number
     return None
 

@@ -27,8 +27,8 @@ from retrieval.qtypes import QuestionType, answer_span, question_type
 from retrieval.text import content_words, lexical_tokens
 
 GROUPS: dict[str, list[str]] = {
-    "cosine": ["sentence_max", "sentence_mean", "sentence_min"],
-    "chunk": ["chunk_centred", "chunk_rank", "chunk_bm25", "chunk_overlap"],
+    "cosine": ["sentence_max", "sentence_mean", "sentence_min", "sentence_z", "best_sentence"],
+    "chunk": ["chunk_centred", "chunk_rank", "chunk_bm25", "chunk_overlap", "chunk_best_z"],
     "shape": ["two_sentences", "three_sentences", "log_chars"],
     "qtype": ["type_when", "type_count", "type_who", "type_where"],
     "overlap": ["word_idf", "word_grams"],
@@ -90,9 +90,10 @@ class QuestionView:
         analysed = [_sentence(t) for t in texts]
         names = set()
         for text in texts:
-            # Capitalised words after the first one: names in every script newsqa reads.
+            # Capitalised words after the first one: names in every script newsqa reads (places are
+            # matched as places, whatever their script).
             tokens = text.split()
-            names.update(w for t in tokens[1:] if t[:1].isupper() for w in content_words(t))
+            names.update(w for t in tokens[1:] if t[:1].isupper() and not bridges.places(t) for w in content_words(t))
         return cls(
             qtype=question_type(question),
             words=frozenset().union(*(a.words for a in analysed)),
@@ -145,11 +146,21 @@ def features(
     n = sum(len(s) for s in analysed) + 1
     idf = {w: math.log(1 + n / (1 + df[w])) for w in view.words}
     bm25_best = max(bm25, default=0.0) or 1.0
+    # Cosines spread differently from one question to another: z-scores among the question's own
+    # sentences say how a sentence stands against its rivals.
+    every = np.array([x for scores in sentence_scores for x in scores] or [0.0])
+    mu, sd, top = float(every.mean()), float(every.std()) + 1e-6, float(every.max())
     windows: list[Window] = []
     rows: list[list[float]] = []
     for c, chunk in enumerate(chunks):
         chunk_words = set(content_words(chunk.text + " " + chunk.title))
-        chunk_row = [centred[c], 1.0 / (1 + c), bm25[c] / bm25_best, _share(view.words, chunk_words, idf)]
+        chunk_row = [
+            centred[c],
+            1.0 / (1 + c),
+            bm25[c] / bm25_best,
+            _share(view.words, chunk_words, idf),
+            (max(sentence_scores[c], default=mu) - mu) / sd,
+        ]
         for first, last in windows_of(chunk, width):
             parts = analysed[c][first : last + 1]
             scores = sentence_scores[c][first : last + 1]
@@ -166,6 +177,8 @@ def features(
                     max(scores),
                     sum(scores) / size,
                     min(scores),
+                    (max(scores) - mu) / sd,
+                    float(max(scores) >= top),
                     *chunk_row,
                     float(size == 2),
                     float(size == 3),
