@@ -113,7 +113,7 @@ def retrieve(name: str, corpus: Path, question_file: Path, embedder: CachedEmbed
     digest = hashlib.sha1(question_file.read_bytes()).hexdigest()[:12]
     path = CACHE / f"retrieved-{name}-{digest}.pkl"
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        return [Retrieved(**fields) for fields in pickle.loads(path.read_bytes())]
     settings = Settings(corpus_dir=corpus, index_dir=CACHE / f"index-{corpus.name}", _env_file=None)
     ingest(settings, embedder)
     searcher = Engine(settings, embedder=embedder).searcher
@@ -137,7 +137,7 @@ def retrieve(name: str, corpus: Path, question_file: Path, embedder: CachedEmbed
     embedder.save()
     print(f"{name}: {len(found)} questions searched in {time.perf_counter() - started:.0f}s", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(found))
+    path.write_bytes(pickle.dumps([vars(f) for f in found]))  # plain dicts: readable from any module
     return found
 
 
