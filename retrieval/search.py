@@ -1,9 +1,10 @@
-"""Hybrid search: dense (Chroma) + lexical (bm25s) fused by reciprocal rank, then sentence picking.
+"""Hybrid search: dense (Chroma) + lexical (bm25s) fused by reciprocal rank, then window ranking.
 
-Chunks are found by their fused rank; inside the best chunks every sentence is embedded and
-scored on its own, and the best run of up to three adjacent sentences becomes the quote. A quote
-is ranked by its sentences plus its chunk's score, because a short sentence ("the meeting lasted
-two and a half hours") does not say whose meeting: the chunk around it does.
+Chunks are found by their fused rank; inside the best chunks every sentence is embedded on its own,
+and every run of one to three adjacent sentences is a candidate quote, scored by the learned window
+ranker (`retrieval.ranking`) from its sentences, its chunk (a short sentence, "the meeting lasted two
+and a half hours", does not say whose meeting: the chunk around it does) and cross-script evidence.
+The best non-overlapping windows become the quotes, several from one chunk if they rank so.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.bridges import expansion
 from retrieval.derived import Derived
 from retrieval.embeddings import Embedder
 from retrieval.models import Chunk, Hit
-from retrieval.qtypes import answer_span, question_type
+from retrieval.ranking import FEATURES, QuestionView, Ranker, Window, features, pick
 from retrieval.sentence_vectors import SentenceStore, SentenceVectors
 from retrieval.store import ChunkStore
-from retrieval.text import content_words, lexical_tokens
+from retrieval.text import content_words
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,6 @@ class SearchParams:
     rrf_k: float = 5.0
     lexical_weight: float = 0.1  # weight of the bm25 list in the fusion (dense is 1)
     chunks_to_read: int = 8  # best fused chunks whose sentences are scored
-    chunk_weight: float = 1.0  # a hit's score adds its chunk's centred cosine...
-    rank_prior: float = 0.02  # ...and a bonus for the chunk's fused rank (bonus / (1 + rank))
-    type_bonus: float = 0.01  # sentence holds what the question type asks for (a date for "when")
-    sentence_lexical: float = 0.0  # share of the question's tokens in the sentence
     quote_sentences: int = 3  # longest quote, in sentences
 
 
@@ -72,7 +70,8 @@ class HybridRetriever:
             candidate.fused += 1.0 / (p.rrf_k + rank + 1)
             by_id[candidate.chunk.id] = candidate
         query_vector = np.asarray(embedding, dtype=np.float32)
-        lexical_hits = self._lexical.search(query, p.candidates)
+        # Place names are searched in every language's spelling: bm25 cannot know Пхенян is Pyongyang.
+        lexical_hits = self._lexical.search(" ".join([query, *expansion(query)]), p.candidates)
         fetched = self._store.get_chunks([cid for cid, _ in lexical_hits if cid not in by_id])
         for chunk_id, (chunk, vector) in fetched.items():
             dense = float(vector @ query_vector)
@@ -136,12 +135,14 @@ class Searcher:
         derived: Derived,
         embedder: Embedder,
         params: SearchParams | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self.params = params or SearchParams()
         self.embedder = embedder
         self.centroids = derived.centroids
         self.retriever = HybridRetriever(store, derived, embedder, self.params)
         self.sentence_vectors = SentenceVectors(embedder, SentenceStore.open(store))
+        self.ranker = ranker or Ranker.load()
 
     def candidates(self, question: str, queries: Sequence[str] = ()) -> tuple[np.ndarray, list[Candidate]]:
         """The question's vector and the fused chunk candidates of the question and its extra
@@ -165,33 +166,20 @@ class Searcher:
         return np.asarray(embedding, dtype=np.float32), candidates
 
     def search(self, question: str, top_k: int = 3, queries: Sequence[str] = ()) -> tuple[list[Hit], list[Candidate]]:
-        """The best `top_k` quotes and the fused chunk candidates behind them. `queries` are extra
-        search strings for the same question (translations, keywords); quotes are ranked for `question`."""
-        p = self.params
-        query, candidates = self.candidates(question, queries)
-        if not candidates:
-            return [], []
-        read = candidates[: p.chunks_to_read]
-        vectors = self.sentence_vectors.for_chunks([c.chunk for c in read])
-        qtype = question_type(question)
+        """The best `top_k` non-overlapping quotes (several may come from one chunk) and the fused chunk
+        candidates behind them. `queries` are extra search strings for the same question (translations,
+        keywords): they widen the candidates and a sentence's cosine is its best over all of them."""
+        ranked = self.windows(question, queries)
+        if not ranked.windows:
+            return [], ranked.candidates
+        scores = self.ranker.score(ranked.rows)
         q_words = set(content_words(question))
-        q_grams = set(lexical_tokens(question))
-        hits: list[Hit] = []
-        for rank, candidate in enumerate(read):
+        hits = []
+        for i in pick(ranked.windows, scores, top_k):
+            window = ranked.windows[i]
+            candidate = ranked.candidates[window.chunk]
             chunk = candidate.chunk
-            offset = self.centroids.offset(query, chunk.language)
-            scores = []
-            for i, sentence in enumerate(chunk.sentences):
-                score = float(vectors[chunk.id][i] @ query) - offset
-                if p.sentence_lexical:
-                    overlap = len(q_grams & set(lexical_tokens(sentence.text))) / max(len(q_grams), 1)
-                    score += p.sentence_lexical * overlap
-                if qtype and answer_span(qtype, sentence.text):
-                    score += p.type_bonus
-                scores.append(score)
-            candidate.sentence_scores = scores
-            first, last, value = _best_window(chunk, scores, p.quote_sentences)
-            quote, start, end = _quote(chunk, first, last)
+            quote, start, end = _quote(chunk, window.first, window.last)
             chunk_words = set(content_words(chunk.text + " " + chunk.title))
             hits.append(
                 Hit(
@@ -199,44 +187,50 @@ class Searcher:
                     quote=quote,
                     start=start,
                     end=end,
-                    score=value + p.chunk_weight * candidate.centered + p.rank_prior / (1 + rank),
+                    score=float(scores[i]),
                     dense=candidate.dense,
                     centered=candidate.centered,
                     lexical=len(q_words & chunk_words) / max(len(q_words), 1),
                 )
             )
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[:top_k], candidates
+        return hits, ranked.candidates
+
+    def windows(self, question: str, queries: Sequence[str] = ()) -> Ranked:
+        """Every quotable window of the best fused chunks with its feature row (see `retrieval.ranking`)."""
+        p = self.params
+        extra = tuple(q for q in dict.fromkeys(queries) if q.strip() and q != question)
+        query, candidates = self.candidates(question, extra)
+        read = candidates[: p.chunks_to_read]
+        if not read:
+            return Ranked(candidates, [], np.zeros((0, len(FEATURES))))
+        query_vectors = [query, *(np.asarray(self.embedder.get_query_embedding(q), dtype=np.float32) for q in extra)]
+        vectors = self.sentence_vectors.for_chunks([c.chunk for c in read])
+        for candidate in read:
+            chunk = candidate.chunk
+            if not chunk.sentences:
+                candidate.sentence_scores = []
+                continue
+            offsets = [self.centroids.offset(q, chunk.language) for q in query_vectors]
+            cosines = np.stack([vectors[chunk.id] @ q - o for q, o in zip(query_vectors, offsets)])
+            candidate.sentence_scores = cosines.max(axis=0).tolist()
+        windows, rows = features(
+            QuestionView.of(question, extra),
+            [c.chunk for c in read],
+            [c.sentence_scores for c in read],
+            [c.centered for c in read],
+            [c.lexical for c in read],
+            p.quote_sentences,
+        )
+        return Ranked(candidates, windows, rows)
 
 
-def _joinable(chunk: Chunk, i: int) -> bool:
-    """Sentences i and i+1 stand next to each other in the file (nothing dropped between them)."""
-    a, b = chunk.sentences[i], chunk.sentences[i + 1]
-    return b.start - a.end == b.offset - (a.offset + len(a.text))
+@dataclass
+class Ranked:
+    """The fused candidates, the windows of the ones read and their feature rows (one per window)."""
 
-
-def quote_windows(chunk: Chunk, width: int) -> list[tuple[int, int]]:
-    """The quotable runs of a chunk as (first, last): from each sentence, up to `width` sentences
-    as long as they stand next to each other in the file."""
-    windows = []
-    for first in range(len(chunk.sentences)):
-        last = first
-        while last + 1 < len(chunk.sentences) and last - first + 1 < width and _joinable(chunk, last):
-            last += 1
-        windows.append((first, last))
-    return windows
-
-
-def _best_window(chunk: Chunk, scores: list[float], width: int) -> tuple[int, int, float]:
-    """The quotable run (see `quote_windows`) with the best score, as (first, last, value): its
-    best sentence counts most, the others break ties."""
-    best = (0, 0, float("-inf"))
-    for first, last in quote_windows(chunk, width):
-        window = scores[first : last + 1]
-        value = max(window) + 0.25 * sum(window) / len(window)
-        if value > best[2]:
-            best = (first, last, value)
-    return best
+    candidates: list[Candidate]
+    windows: list[Window]
+    rows: np.ndarray
 
 
 def _quote(chunk: Chunk, first: int, last: int) -> tuple[str, int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
+from retrieval.ranking import FEATURES
 from retrieval.search import Searcher
 from retrieval.sentence_vectors import SentenceVectors
 from retrieval.text import contains_answer
@@ -42,9 +44,25 @@ def test_quotes_are_one_to_three_sentences_of_the_source_file(engine) -> None:
             assert len(hit.quote) < len(hit.chunk.text) or len(hit.chunk.sentences) <= 3
 
 
-def test_citations_come_from_different_chunks(engine) -> None:
-    hits = engine.search("What did Kim promise Putin?", top_k=3)
-    assert len({h.chunk.id for h in hits}) == len(hits) == 3
+def test_quotes_never_overlap(engine) -> None:
+    for question in ("What did Kim promise Putin?", "When did Shoigu visit Pyongyang?"):
+        hits = engine.search(question, top_k=3)
+        assert len(hits) == 3
+        spans = sorted((h.chunk.source, h.start, h.end) for h in hits)
+        assert all(a[0] != b[0] or a[2] <= b[1] for a, b in itertools.pairwise(spans)), question
+
+
+def test_several_quotes_may_come_from_one_chunk(engine) -> None:
+    hits = engine.search("When did Shoigu visit Pyongyang?", top_k=3)
+    assert len({h.chunk.id for h in hits}) < len(hits)
+
+
+def test_every_window_of_the_read_chunks_is_ranked(engine) -> None:
+    ranked = engine.searcher.windows("When did Shoigu visit Pyongyang?")
+    read = ranked.candidates[: engine.searcher.params.chunks_to_read]
+    assert ranked.rows.shape == (len(ranked.windows), len(FEATURES))
+    assert {w.chunk for w in ranked.windows} == set(range(len(read)))
+    assert {w.last - w.first + 1 for w in ranked.windows} == {1, 2, 3}
 
 
 def test_hits_are_ranked_best_first(engine) -> None:
