@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from retrieval import derived
+from retrieval import derived, smalltalk
 from retrieval.answer import AbstainParams, extractive_answer
 from retrieval.embeddings import build_embedder, embedder_identity
 from retrieval.ingest import _dimension
+from retrieval.language import question_language
 from retrieval.models import Answer, Hit
 from retrieval.search import Searcher, SearchParams
 from retrieval.settings import Settings
@@ -51,6 +52,7 @@ class Engine:
         )
         self.abstain_params = abstain_params or AbstainParams()
         self._generator: Generator | None = None
+        self._holdings: tuple[int, list[str]] | None = None
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""
@@ -77,10 +79,38 @@ class Engine:
         """Answer a question from the index with numbered citations, or abstain. `mode` llm (or auto
         with a model configured) generates the answer; `history` lets a follow-up be understood."""
         question = self.check_question(question)
+        if (chat := self.smalltalk(question)) is not None:
+            return chat
         if self.answer_mode(mode) == "llm":
-            return self.generator.answer(question, top_k or self.settings.top_k, history)
-        hits, _ = self.searcher.search(question, top_k or self.settings.top_k)
-        return extractive_answer(question, hits, self.abstain_params)
+            answer = self.generator.answer(question, top_k or self.settings.top_k, history)
+        else:
+            hits, _ = self.searcher.search(question, top_k or self.settings.top_k)
+            answer = extractive_answer(question, hits, self.abstain_params)
+        answer.language = answer.language or question_language(question)
+        return answer
+
+    def smalltalk(self, question: str) -> Answer | None:
+        """A greeting, thanks or chit-chat answered with what newsqa knows (no search), else None."""
+        found = smalltalk.detect(question)
+        if found is None:
+            return None
+        articles, languages = self.holdings()
+        example = self.settings.example_questions[0] if self.settings.example_questions else ""
+        text = smalltalk.reply(found.kind, articles, languages, example)
+        language = found.language if found.language != "und" else None
+        return Answer(question=question, answer=text, abstained=False, confidence="none", kind="smalltalk",
+                      language=language)
+
+    def holdings(self) -> tuple[int, list[str]]:
+        """How many articles the index holds and their languages' English names (read once)."""
+        if self._holdings is None:
+            from babel import Locale
+
+            records = self.sources()
+            names = Locale("en").languages
+            codes = sorted({str(r.get("language", "")) for r in records} - {""})
+            self._holdings = len(records), [names.get(code, code) for code in codes]
+        return self._holdings
 
     async def astream(
         self,
@@ -91,6 +121,10 @@ class Engine:
     ) -> AsyncIterator[str | Answer]:
         """Like `ask`, but yields the answer text as it arrives, then the final checked Answer."""
         question = self.check_question(question)
+        if (chat := self.smalltalk(question)) is not None:
+            yield chat.answer
+            yield chat
+            return
         if self.answer_mode(mode) == "llm":
             async for item in self.generator.astream(question, top_k or self.settings.top_k, history):
                 yield item
