@@ -100,7 +100,11 @@ def open_engine(settings: Settings) -> Engine:
 
 def print_answer(answer: Answer) -> None:
     """Render an answer and its citations for the terminal."""
+    from retrieval.answer import UNSURE_NOTE
+
     style = "yellow" if answer.abstained else "bold"
+    if answer.confidence == "unsure" and answer.citations:
+        console.print(f"[yellow]{escape(UNSURE_NOTE)}[/]")
     console.print(f"[{style}]{escape(answer.answer)}[/]")
     if answer.note:
         console.print(f"[dim]{escape(answer.note)}[/]")
@@ -312,7 +316,13 @@ def evaluate(
         ("correct abstention", "—" if card.correct_abstention is None else f"{card.correct_abstention:.3f}"),
         ("false abstention", f"{card.false_abstention:.3f}"),
         ("latency p50 / p95", f"{card.latency_p50_ms:.0f} ms / {card.latency_p95_ms:.0f} ms"),
+        ("answerable: answer / unsure / none", " / ".join(map(str, card.tiers_answerable.values()))),
     ]
+    if card.unanswerable:
+        rows.append(("unanswerable: answer / unsure / none", " / ".join(map(str, card.tiers_unanswerable.values()))))
+    if card.smalltalk:
+        replied = f"{card.smalltalk_replied} of {card.smalltalk} / {card.smalltalk_quoted}"
+        rows.append(("small talk: replied / quoted", replied))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
