@@ -370,7 +370,13 @@ def evaluate(
         ("correct abstention", "—" if card.correct_abstention is None else f"{card.correct_abstention:.3f}"),
         ("false abstention", f"{card.false_abstention:.3f}"),
         ("latency p50 / p95", f"{card.latency_p50_ms:.0f} ms / {card.latency_p95_ms:.0f} ms"),
+        ("answerable: answer / unsure / none", " / ".join(map(str, card.tiers_answerable.values()))),
     ]
+    if card.unanswerable:
+        rows.append(("unanswerable: answer / unsure / none", " / ".join(map(str, card.tiers_unanswerable.values()))))
+    if card.smalltalk:
+        replied = f"{card.smalltalk_replied} of {card.smalltalk} / {card.smalltalk_quoted}"
+        rows.append(("small talk: replied / quoted", replied))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

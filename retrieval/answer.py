@@ -1,48 +1,149 @@
-"""Extractive answers: the best quoted passages, numbered, with the answering span marked, or an
+"""Extractive answers: the best quoted passages, numbered, with the answering span marked, and how sure
+newsqa is of them: a clear answer, an unsure one (the passages are shown with a warning), or an
 abstention when the sources do not cover the question.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from retrieval.models import Answer, Citation, Hit
+import yaml
+
+from retrieval.language import question_language
+from retrieval.models import Answer, Citation, Confidence, Hit
 from retrieval.qtypes import answer_span, question_type
+from retrieval.text import STOPWORDS, fold_word
 
 NO_ANSWER = "The sources don't say: none of the indexed articles answers this question."
+UNSURE_NOTE = "These passages may not answer the question; check them before relying on them."
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_ALNUM = re.compile(r"[^a-z0-9]")
+
+# The evidence features, in the order of AbstainParams.weights.
+FEATURES = (
+    "dense",  # best cosine of the question with a passage's chunk
+    "centred",  # best language-centred cosine
+    "lexical",  # best share of the question's words found in a passage's chunk (search's own measure)
+    "terms_found",  # share of the question's names and numbers found in the passages (0 when it has none)
+    "no_terms",  # 1 when the question holds no name or number
+    "words_in_quotes",  # share of the question's content words found in the quotes
+    "type_found",  # the asked-for kind of answer (date, number, name, place) stands in the first quote
+    "no_type",  # 1 for open questions (what, why, how)
+    "same_language",  # 1 when the question is in the language of the best passage
+    "words_missing_same_language",  # share of the question's words missing from the quotes, when that is telling
+)
+
+
+PARAMS_FILE = Path(__file__).with_name("confidence.yaml")
+
+
+@lru_cache(maxsize=1)
+def _fitted() -> dict[str, Any]:
+    return yaml.safe_load(PARAMS_FILE.read_text("utf-8"))
 
 
 @dataclass(frozen=True)
 class AbstainParams:
-    """When to abstain: answer only if dense + centred_weight·centred + lexical_weight·overlap
-    reaches `threshold` for the best passages.
+    """How sure to be: a question's evidence is `bias + Σ weight·feature` (the log-odds that the passages
+    answer it). Below `threshold` newsqa abstains; below `answer_at` it answers but says it is unsure.
 
-    One cosine threshold does not work: e5 scores are compressed and language-biased (an
-    unrelated Vietnamese question scores 0.80 against Vietnamese articles, a relevant English one
-    0.75), so the language-centred cosine and the share of the question's words found in the
-    passage are weighed in. Fitted on the seed fixture plus cross-corpus questions (XQuAD
-    questions against the seeds, seed questions against XQuAD); see README for the rates.
+    The defaults are fitted by `python -m benchmarks.calibrate --write` (stored in confidence.yaml) on
+    the seed fixture plus cross-corpus questions: XQuAD dev questions against the seed index, seed
+    questions against the XQuAD index (rates in benchmarks/CALIBRATION.md). Chunk cosines alone cannot
+    tell a near-topic question ("the population of Pyongyang") from an answerable one: the names,
+    numbers and asked-for type found in the passages carry that.
     """
 
-    centred_weight: float = 1.5
-    lexical_weight: float = 0.1
-    threshold: float = 0.835
+    weights: dict[str, float] = field(default_factory=lambda: dict(_fitted()["weights"]))
+    bias: float = field(default_factory=lambda: float(_fitted()["bias"]))
+    threshold: float = field(default_factory=lambda: float(_fitted()["threshold"]))
+    answer_at: float = field(default_factory=lambda: float(_fitted()["answer_at"]))
 
 
-def evidence(hits: list[Hit], params: AbstainParams) -> float:
-    """How strongly the best passages match the question, on the scale of `params.threshold`."""
+def _folded(word: str) -> str:
+    """A word folded for matching; numbers stay as written (fold_word would read 2022 as 202)."""
+    if any(ch.isdigit() for ch in word):
+        return "".join(ch for ch in word if ch.isdigit())
+    return _ALNUM.sub("", fold_word(word))
+
+
+def _found(term: str, words: set[str]) -> bool:
+    """The folded term is among the words, allowing an inflected ending (Пхеньяне ~ Пхенян)."""
+    if term in words:
+        return True
+    if len(term) < 5 or term.isdigit():
+        return False
+    stem = term[: max(4, len(term) - 2)]
+    return any(w.startswith(stem) or (len(w) >= 5 and term.startswith(w[: max(4, len(w) - 2)])) for w in words)
+
+
+def key_terms(question: str) -> list[str]:
+    """The question's names and numbers, folded: capitalised words and words with digits."""
+    tokens = _TOKEN.findall(question)
+    terms = []
+    for i, word in enumerate(tokens):
+        named = word[0].isupper() and (i > 0 or (len(tokens) > 1 and tokens[1][0].isupper()))
+        # A question's first word is capitalised whatever it is: a name only when the next one is too.
+        if named or any(ch.isdigit() for ch in word):
+            folded = _folded(word)
+            if folded and folded not in STOPWORDS:
+                terms.append(folded)
+    return list(dict.fromkeys(terms))
+
+
+def _content(text: str) -> list[str]:
+    return [w for w in (_folded(m) for m in _TOKEN.findall(text)) if w and w not in STOPWORDS]
+
+
+def features(question: str, hits: list[Hit]) -> dict[str, float]:
+    """The evidence that the hits answer the question, by name (see FEATURES)."""
+    passages = {w for h in hits for w in _content(f"{h.chunk.title} {h.chunk.text}")}
+    quoted = {w for h in hits for w in _content(h.quote)}
+    terms = key_terms(question)
+    words = list(dict.fromkeys(_content(question)))
+    qtype = question_type(question)
+    type_found = 0.0
+    if qtype and hits:
+        span = answer_span(qtype, hits[0].quote)
+        type_found = float(bool(span) and _folded(hits[0].quote[span[0] : span[1]]) not in _folded(question))
+    # Across languages few words are shared whatever the passage says; within one, a question word
+    # missing from every quote ("population", "dân") is the sign of a near-topic question.
+    same_language = float(question_language(question) == hits[0].chunk.language) if hits else 0.0
+    words_in_quotes = sum(_found(w, quoted) for w in words) / len(words) if words else 0.0
+    return {
+        "dense": max(h.dense for h in hits),
+        "centred": max(h.centered for h in hits),
+        "lexical": max(h.lexical for h in hits),
+        "terms_found": sum(_found(t, passages) for t in terms) / len(terms) if terms else 0.0,
+        "no_terms": float(not terms),
+        "words_in_quotes": words_in_quotes,
+        "type_found": type_found,
+        "no_type": float(qtype is None),
+        "same_language": same_language,
+        "words_missing_same_language": same_language * (1.0 - words_in_quotes),
+    }
+
+
+def evidence(question: str, hits: list[Hit], params: AbstainParams) -> float:
+    """How strongly the hits answer the question, on the scale of the params' thresholds."""
     if not hits:
         return float("-inf")
-    return (
-        max(h.dense for h in hits)
-        + params.centred_weight * max(h.centered for h in hits)
-        + params.lexical_weight * max(h.lexical for h in hits)
-    )
+    values = features(question, hits)
+    return params.bias + sum(weight * values[name] for name, weight in params.weights.items())
 
 
-def should_abstain(hits: list[Hit], params: AbstainParams) -> bool:
-    """True when the best passages are too weak a match to be quoted as an answer."""
-    return evidence(hits, params) < params.threshold
+def confidence(question: str, hits: list[Hit], params: AbstainParams) -> Confidence:
+    """The tier of an answer built on these hits: answer, unsure, or none (abstain)."""
+    score = evidence(question, hits, params)
+    if math.isnan(score) or score < params.threshold:
+        return "none"
+    return "answer" if score >= params.answer_at else "unsure"
 
 
 def _highlight(question: str, quote: str) -> str | None:
@@ -73,8 +174,10 @@ def build_citations(question: str, hits: list[Hit]) -> list[Citation]:
 
 
 def extractive_answer(question: str, hits: list[Hit], params: AbstainParams | None = None) -> Answer:
-    """State the best passage (with its number) and point at the others, or abstain."""
-    if should_abstain(hits, params or AbstainParams()):
+    """State the best passage (with its number) and point at the others, or abstain. An unsure answer
+    says the passages may not answer the question."""
+    tier = confidence(question, hits, params or AbstainParams())
+    if tier == "none":
         return Answer(question=question, answer=NO_ANSWER, abstained=True, citations=[])
     citations = build_citations(question, hits)
     best = citations[0]
@@ -86,4 +189,4 @@ def extractive_answer(question: str, hits: list[Hit], params: AbstainParams | No
     if len(citations) > 1:
         others = ", ".join(f"[{c.n}]" for c in citations[1:])
         text += f"\nSee also {others}."
-    return Answer(question=question, answer=text, abstained=False, citations=citations)
+    return Answer(question=question, answer=text, abstained=False, citations=citations, confidence=tier)

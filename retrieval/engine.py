@@ -7,9 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from retrieval import derived, followups
+from retrieval import derived, followups, smalltalk
 from retrieval.answer import AbstainParams, extractive_answer
 from retrieval.embeddings import Embedder, build_embedder, embedder_identity, embedding_dimension
+from retrieval.language import question_language
 from retrieval.models import Answer, Hit
 from retrieval.search import Searcher, SearchParams
 from retrieval.settings import Settings
@@ -49,6 +50,7 @@ class Engine:
         )
         self.abstain_params = abstain_params or AbstainParams()
         self._generator: Generator | None = None
+        self._holdings: tuple[int, list[str]] | None = None
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty or too long."""
@@ -77,13 +79,42 @@ class Engine:
     ) -> Answer:
         """Answer a question from the index with numbered citations, or abstain. `mode` llm (or auto
         with a model configured) generates the answer; `history` lets a follow-up be understood."""
+        # Small talk first: "👍" is a friendly word to answer, not a question without words to refuse.
+        if (chat := self.smalltalk(question.strip())) is not None:
+            return chat
         question = self.check_question(question)
         if self.answer_mode(mode) == "llm":
-            return self.generator.answer(question, top_k or self.settings.top_k, history)
-        reading = followups.read(question, followups.last_question(history))
-        hits, _ = self.searcher.search(reading.text, top_k or self.settings.top_k, queries=reading.queries)
-        answer = extractive_answer(reading.text, hits, self.abstain_params)
-        return answer.model_copy(update={"question": question, "read_as": reading.read_as})
+            answer = self.generator.answer(question, top_k or self.settings.top_k, history)
+        else:
+            reading = followups.read(question, followups.last_question(history))
+            hits, _ = self.searcher.search(reading.text, top_k or self.settings.top_k, queries=reading.queries)
+            answer = extractive_answer(reading.text, hits, self.abstain_params)
+            answer = answer.model_copy(update={"question": question, "read_as": reading.read_as})
+        answer.language = answer.language or question_language(question)
+        return answer
+
+    def smalltalk(self, question: str) -> Answer | None:
+        """A greeting, thanks or chit-chat answered with what newsqa knows (no search), else None."""
+        found = smalltalk.detect(question)
+        if found is None:
+            return None
+        articles, languages = self.holdings()
+        example = self.settings.example_questions[0] if self.settings.example_questions else ""
+        text = smalltalk.reply(found.kind, articles, languages, example)
+        language = found.language if found.language != "und" else None
+        return Answer(question=question, answer=text, abstained=False, confidence="none", kind="smalltalk",
+                      language=language)
+
+    def holdings(self) -> tuple[int, list[str]]:
+        """How many articles the index holds and their languages' English names (read once)."""
+        if self._holdings is None:
+            from babel import Locale
+
+            records = self.sources()
+            names = Locale("en").languages
+            codes = sorted({str(r.get("language", "")) for r in records} - {""})
+            self._holdings = len(records), [names.get(code, code) for code in codes]
+        return self._holdings
 
     async def astream(
         self,
@@ -93,6 +124,10 @@ class Engine:
         history: History | None = None,
     ) -> AsyncIterator[str | Answer]:
         """Like `ask`, but yields the answer text as it arrives, then the final checked Answer."""
+        if (chat := self.smalltalk(question.strip())) is not None:
+            yield chat.answer
+            yield chat
+            return
         question = self.check_question(question)
         if self.answer_mode(mode) == "llm":
             async for item in self.generator.astream(question, top_k or self.settings.top_k, history):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -26,6 +28,7 @@ class Question(BaseModel):
     expected_sources: list[str] = Field(default_factory=list)
     expected_answer: list[str] = Field(default_factory=list)
     answerable: bool = True
+    kind: Literal["answer", "smalltalk"] = "answer"  # smalltalk: a greeting or thanks, to be answered without quotes
 
     @field_validator("expected_sources", "expected_answer", mode="before")
     @classmethod
@@ -43,8 +46,11 @@ class QuestionResult(BaseModel):
     question: str
     lang: str
     answerable: bool
+    kind: Literal["answer", "smalltalk"] = "answer"
     answer: str
     abstained: bool
+    confidence: str = "answer"  # the tier the answer came with: answer, unsure or none
+    answered_as: str = "answer"  # the Answer's kind: smalltalk when it was taken for a greeting
     citations: list[dict[str, str]]
     source_hit_1: bool
     source_hit_3: bool
@@ -70,6 +76,11 @@ class Scorecard(BaseModel):
     latency_p50_ms: float
     latency_p95_ms: float
     passed: int
+    tiers_answerable: dict[str, int] = Field(default_factory=dict)  # confidence tier → answerable questions
+    tiers_unanswerable: dict[str, int] = Field(default_factory=dict)
+    smalltalk: int = 0  # greeting / chit-chat items, scored apart from the questions
+    smalltalk_replied: int = 0  # of those, answered as small talk
+    smalltalk_quoted: int = 0  # small-talk items answered with a quote (should be none)
 
 
 class EvalReport(BaseModel):
@@ -114,7 +125,12 @@ def judge(question: Question, answer: Answer, latency_ms: float) -> QuestionResu
     hit1 = bool(sources) and sources[0] in question.expected_sources
     hit3 = any(s in question.expected_sources for s in sources[:3])
     reasons: list[str] = []
-    if question.answerable:
+    if question.kind == "smalltalk":
+        if answer.kind != "smalltalk":
+            reasons.append("small talk taken for a question")
+        if answer.citations:
+            reasons.append("answered small talk with a quote")
+    elif question.answerable:
         if answer.abstained:
             reasons.append("abstained on an answerable question")
         else:
@@ -123,14 +139,17 @@ def judge(question: Question, answer: Answer, latency_ms: float) -> QuestionResu
             if wanted and not in_any:
                 reasons.append(f"none of {wanted} in the answer or its quotes")
     elif not answer.abstained:
-        reasons.append("answered a question the sources do not cover")
+        reasons.append(f"answered ({answer.confidence}) a question the sources do not cover")
     return QuestionResult(
         id=question.id,
         question=question.question,
         lang=question.lang,
         answerable=question.answerable,
+        kind=question.kind,
         answer=answer.answer,
         abstained=answer.abstained,
+        confidence=answer.confidence,
+        answered_as=answer.kind,
         citations=[{"source": c.source, "quote": c.quote} for c in answer.citations],
         source_hit_1=hit1,
         source_hit_3=hit3,
@@ -160,16 +179,23 @@ def run_eval(
 
 
 def score(results: list[QuestionResult]) -> Scorecard:
-    """Aggregate per-question results into rates (over answerable or unanswerable questions)."""
-    answerable = [r for r in results if r.answerable]
-    unanswerable = [r for r in results if not r.answerable]
+    """Aggregate per-question results into rates (over answerable or unanswerable questions; small
+    talk is counted apart)."""
+    questions = [r for r in results if r.kind == "answer"]
+    answerable = [r for r in questions if r.answerable]
+    unanswerable = [r for r in questions if not r.answerable]
+    smalltalk = [r for r in results if r.kind == "smalltalk"]
 
     def rate(rows: list[QuestionResult], flag: Callable[[QuestionResult], bool]) -> float:
         return round(sum(flag(r) for r in rows) / len(rows), 4) if rows else 0.0
 
+    def tiers(rows: list[QuestionResult]) -> dict[str, int]:
+        counts = Counter(r.confidence for r in rows)
+        return {tier: counts[tier] for tier in ("answer", "unsure", "none")}
+
     latencies = [r.latency_ms for r in results]
     return Scorecard(
-        questions=len(results),
+        questions=len(questions),
         answerable=len(answerable),
         unanswerable=len(unanswerable),
         source_hit_at_1=rate(answerable, lambda r: r.source_hit_1),
@@ -180,5 +206,10 @@ def score(results: list[QuestionResult]) -> Scorecard:
         false_abstention=rate(answerable, lambda r: r.abstained),
         latency_p50_ms=_percentile(latencies, 0.5),
         latency_p95_ms=_percentile(latencies, 0.95),
-        passed=sum(r.passed for r in results),
+        passed=sum(r.passed for r in questions),
+        tiers_answerable=tiers(answerable),
+        tiers_unanswerable=tiers(unanswerable),
+        smalltalk=len(smalltalk),
+        smalltalk_replied=sum(r.answered_as == "smalltalk" for r in smalltalk),
+        smalltalk_quoted=sum(bool(r.citations) for r in smalltalk),
     )

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.answer import NO_ANSWER, AbstainParams, extractive_answer, should_abstain
+from retrieval.answer import (
+    FEATURES,
+    NO_ANSWER,
+    AbstainParams,
+    confidence,
+    extractive_answer,
+    features,
+    key_terms,
+)
 from retrieval.engine import QuestionError
 
 
@@ -43,9 +51,61 @@ def test_off_topic_questions_are_abstained(engine, question: str) -> None:
     assert answer.citations == []
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Giá vàng hôm nay bao nhiêu?",
+        "Какво е населението на Пхенян?",
+        "How many tanks took part in the military parade in Beijing?",
+        "Сколько стоит билет на поезд из Москвы в Пхеньян?",
+    ],
+)
+def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, question: str) -> None:
+    answer = engine.ask(question)
+    assert answer.abstained and answer.confidence == "none"
+
+
+@pytest.mark.parametrize("question", ["What is the population of Pyongyang?", "Сколько лет Ким Чен Ыну?"])
+def test_weakly_covered_near_topic_questions_are_never_answered_confidently(engine, question: str) -> None:
+    assert engine.ask(question).confidence in ("unsure", "none")
+
+
+def test_a_clear_answer_is_marked_as_one(engine) -> None:
+    answer = engine.ask("When did Shoigu visit Pyongyang?")
+    assert answer.confidence == "answer"
+
+
+def test_an_unsure_answer_still_shows_its_passages(engine) -> None:
+    question = "When did Shoigu visit Pyongyang?"
+    hits = engine.search(question)
+    between = AbstainParams(threshold=float("-inf"), answer_at=float("inf"))  # every answer falls between
+    answer = extractive_answer(question, hits, between)
+    assert answer.confidence == "unsure" and not answer.abstained
+    assert [c.quote for c in answer.citations] == [h.quote for h in hits]
+
+
 def test_no_hits_means_abstain() -> None:
-    assert should_abstain([], AbstainParams())
+    assert confidence("anything?", [], AbstainParams()) == "none"
     assert extractive_answer("anything?", []).abstained
+
+
+def test_the_names_and_numbers_of_a_question_are_its_key_terms() -> None:
+    assert key_terms("When did Shoigu visit Pyongyang?") == ["shoigu", "piongiang"]
+    assert key_terms("Who won the 2022 FIFA World Cup?") == ["2022", "fifa", "world", "cup"]
+    assert key_terms("Hàn Quốc ước tính bao nhiêu binh sĩ?") == ["han", "quoc"]
+    assert key_terms("Giá vàng hôm nay bao nhiêu?") == []
+
+
+def test_names_missing_from_the_passages_lower_the_evidence(engine) -> None:
+    found = features("When did Shoigu visit Pyongyang?", engine.search("When did Shoigu visit Pyongyang?"))
+    missing = features("When did Obama visit Hanoi?", engine.search("When did Obama visit Hanoi?"))
+    assert set(found) == set(FEATURES)
+    assert found["terms_found"] > missing["terms_found"]
+
+
+def test_answer_carries_the_question_language(engine) -> None:
+    assert engine.ask("Когда Шойгу был в Пхеньяне?").language == "ru"
+    assert engine.ask("Shoigu đến Bình Nhưỡng vào ngày nào?").language == "vi"
 
 
 def test_empty_and_overlong_questions_are_refused(engine) -> None:
@@ -59,4 +119,4 @@ def test_answer_serialises_to_utf8_json(engine) -> None:
     answer = engine.ask("Кога Шойгу посети Пхенян?")
     text = answer.model_dump_json()
     assert "Кога Шойгу" in text
-    assert set(answer.model_dump()) >= {"question", "answer", "abstained", "mode", "citations"}
+    assert set(answer.model_dump()) >= {"question", "answer", "abstained", "mode", "citations", "confidence", "kind"}

@@ -100,10 +100,12 @@ def test_eval_prints_a_scorecard_and_writes_json(index_dir: Path, tmp_path: Path
     out = tmp_path / "report.json"
     result = newsqa("eval", "--questions", str(QUESTIONS), "--index-dir", str(index_dir), "--json", str(out))
     assert result.exit_code == 0, result.output
-    for metric in ("source hit@1", "answer in first quote", "correct abstention", "latency p50 / p95"):
+    for metric in ("source hit@1", "answer in first quote", "correct abstention", "latency p50 / p95",
+                   "answerable: answer / unsure / none", "small talk: replied / quoted"):
         assert metric in result.output
-    report = json.loads(out.read_text("utf-8"))
-    assert report["scorecard"]["questions"] == len(report["results"]) >= 40
+    card = json.loads(out.read_text("utf-8"))["scorecard"]
+    assert card["questions"] + card["smalltalk"] == len(json.loads(out.read_text("utf-8"))["results"])
+    assert card["questions"] >= 40 and card["smalltalk"] >= 8
 
 
 def test_chat_answers_and_quits(index_dir: Path) -> None:
