@@ -100,6 +100,8 @@ class Row:
 
 def spread(items: list[Question], n: int) -> list[Question]:
     """`n` items evenly spaced over the list (all of them when n covers it)."""
+    if n <= 0:
+        return []
     if n >= len(items):
         return items
     step = len(items) / n
@@ -222,8 +224,12 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
         "",
         "## Answers: generated (translation + reranking on) vs extractive, same questions",
         "",
-        "| set | n (answerable / not) | expected answer in generated text | in its cited quotes | in text or "
-        "cited quotes | extractive: in its quotes | every sentence cited | every [n] an exact quote | "
+        "Expected answer found, over the answerable questions: *shown* is what a user with the model configured "
+        "sees (the generated answer, or the extractive fallback when it fell back), in its text or cited quotes; "
+        "*generated* counts only answers the model wrote (text / cited quotes).",
+        "",
+        "| set | n (answerable / not) | extractive: in its quotes | shown: in text or cited quotes | generated: in "
+        "text | generated: in cited quotes | every sentence cited | every [n] an exact quote | "
         "generated / abstained by model / gated / fell back | correct abstention (gen / extr) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -234,9 +240,11 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
         generated = [r for r in subset if r.mode == "llm" and not r.abstained]
         extractive_any = [r.retrieval[VARIANTS[0]]["any"] and not r.extractive_abstained for r in answerable]
         lines.append(
-            f"| {set_name} | {len(answerable)} / {len(unanswerable)} | {rate(answerable, lambda r: r.in_text)} | "
-            f"{rate(answerable, lambda r: r.in_cited)} | {rate(answerable, lambda r: r.in_text or r.in_cited)} | "
+            f"| {set_name} | {len(answerable)} / {len(unanswerable)} | "
             f"{(sum(extractive_any) / len(extractive_any)) if extractive_any else 0:.3f} | "
+            f"{rate(answerable, lambda r: r.in_text or r.in_cited)} | "
+            f"{rate(answerable, lambda r: r.mode == 'llm' and r.in_text)} | "
+            f"{rate(answerable, lambda r: r.mode == 'llm' and r.in_cited)} | "
             f"{rate(generated, lambda r: r.every_sentence_cited)} | {rate(generated, lambda r: r.markers_supported)} | "
             f"{len(generated)} / {sum(r.mode == 'llm' and r.abstained for r in subset)} / "
             f"{sum(r.extractive_abstained for r in subset)} / "

@@ -225,8 +225,8 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
 
         try:
             answer = engine.ask(line, top_k=top_k, mode=mode.value, history=history)
-            if answer.question != line:
-                console.print(f"[dim](read as: {escape(answer.question)})[/]")
+            if answer.read_as:
+                console.print(f"[dim](read as: {escape(answer.read_as)})[/]")
             print_answer(answer)
             history.add(answer)
         except QuestionError as exc:
