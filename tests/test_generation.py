@@ -189,13 +189,17 @@ MARKER_FORMS = {
 }
 
 
+def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
+    """The answer to QUESTION when the model replies `reply`."""
+    server.script(reply)
+    return generator.answer(QUESTION, 3)
+
+
 @pytest.mark.parametrize("form", MARKER_FORMS.values(), ids=list(MARKER_FORMS))
 def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
                                                          server: FakeOpenAI) -> None:
-    reply, shown = form
-    server.script(reply)
-    answer = generator.answer(QUESTION, 3)
-    assert answer.mode == "llm" and answer.answer == shown
+    answer = answered(generator, server, form[0])
+    assert answer.mode == "llm" and answer.answer == form[1]
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     for citation in answer.citations:
         assert source_text(citation) == citation.quote
@@ -245,11 +249,9 @@ NO_ANSWER_FORMS = {
 @pytest.mark.parametrize("form", NO_ANSWER_FORMS.values(), ids=list(NO_ANSWER_FORMS))
 def test_no_answer_variants_are_abstentions(form: tuple[str, str], generator: Generator,
                                             server: FakeOpenAI) -> None:
-    reply, said = form
-    server.script(reply)
-    answer = generator.answer(QUESTION, 3)
+    answer = answered(generator, server, form[0])
     assert answer.abstained and answer.mode == "llm" and answer.confidence == "none"
-    assert answer.answer == said and answer.citations == []
+    assert answer.answer == form[1] and answer.citations == []
 
 
 LEADING_NO_ANSWER = {k: v for k, v in NO_ANSWER_FORMS.items() if k != "at the end"}  # a trailing tag streams by
