@@ -166,7 +166,7 @@ _CONFUSABLE = ({"ru", "bg", "uk", "mk", "sr", "be"},)
 def wrong_language(text: str, language: str | None) -> str | None:
     """The language a generated answer is written in when it is clearly not `language` (None when
     it matches, or when the answer is too short to tell)."""
-    words = MARKER.sub(" ", text).split()
+    words = [w for w in MARKER.sub(" ", text).split() if any(c.isalpha() for c in w)]
     if not language or len(words) < 5:
         return None
     found = short_text_language(" ".join(words), (language,), min_probability=0.8)
