@@ -53,6 +53,7 @@ class Usage:
 
         usage = self
         self.prompt = self.completion = self.calls = 0
+        self.last_reply = ""
 
         class Handler(BaseEventHandler):
             @classmethod
@@ -63,6 +64,7 @@ class Usage:
                 if isinstance(event, LLMChatEndEvent) and event.response is not None:
                     counted = getattr(event.response.raw, "usage", None)
                     usage.calls += 1
+                    usage.last_reply = event.response.message.content or ""
                     usage.prompt += int(getattr(counted, "prompt_tokens", 0) or 0)
                     usage.completion += int(getattr(counted, "completion_tokens", 0) or 0)
 
@@ -84,6 +86,7 @@ class Row:
     extractive_abstained: bool = False
     extractive_ms: float = 0.0
     answer: str = ""
+    reply: str = ""  # what the model wrote for the answer, before checking
     mode: str = ""
     abstained: bool = False
     note: str | None = None
@@ -100,6 +103,8 @@ class Row:
 
 def spread(items: list[Question], n: int) -> list[Question]:
     """`n` items evenly spaced over the list (all of them when n covers it)."""
+    if n <= 0:
+        return []
     if n >= len(items):
         return items
     step = len(items) / n
@@ -148,6 +153,7 @@ def measure(engine: Engine, generator: Generator, question: Question, set_name: 
     started = time.perf_counter()
     prepared = generator.prepare(question.question, TOP_K)  # translation + reranking, as shipped
     answer = generator.answer_prepared(prepared)
+    row.reply = usage.last_reply if usage.calls > calls0 else ""
     row.llm_ms = (time.perf_counter() - started) * 1000
     calls1, prompt1, completion1 = usage.snapshot()
     row.calls, row.prompt_tokens, row.completion_tokens = calls1 - calls0, prompt1 - prompt0, completion1 - completion0
@@ -222,8 +228,12 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
         "",
         "## Answers: generated (translation + reranking on) vs extractive, same questions",
         "",
-        "| set | n (answerable / not) | expected answer in generated text | in its cited quotes | in text or "
-        "cited quotes | extractive: in its quotes | every sentence cited | every [n] an exact quote | "
+        "Expected answer found, over the answerable questions: *shown* is what a user with the model configured "
+        "sees (the generated answer, or the extractive fallback when it fell back), in its text or cited quotes; "
+        "*generated* counts only answers the model wrote (text / cited quotes).",
+        "",
+        "| set | n (answerable / not) | extractive: in its quotes | shown: in text or cited quotes | generated: in "
+        "text | generated: in cited quotes | every sentence cited | every [n] an exact quote | "
         "generated / abstained by model / gated / fell back | correct abstention (gen / extr) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -234,9 +244,11 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
         generated = [r for r in subset if r.mode == "llm" and not r.abstained]
         extractive_any = [r.retrieval[VARIANTS[0]]["any"] and not r.extractive_abstained for r in answerable]
         lines.append(
-            f"| {set_name} | {len(answerable)} / {len(unanswerable)} | {rate(answerable, lambda r: r.in_text)} | "
-            f"{rate(answerable, lambda r: r.in_cited)} | {rate(answerable, lambda r: r.in_text or r.in_cited)} | "
+            f"| {set_name} | {len(answerable)} / {len(unanswerable)} | "
             f"{(sum(extractive_any) / len(extractive_any)) if extractive_any else 0:.3f} | "
+            f"{rate(answerable, lambda r: r.in_text or r.in_cited)} | "
+            f"{rate(answerable, lambda r: r.mode == 'llm' and r.in_text)} | "
+            f"{rate(answerable, lambda r: r.mode == 'llm' and r.in_cited)} | "
             f"{rate(generated, lambda r: r.every_sentence_cited)} | {rate(generated, lambda r: r.markers_supported)} | "
             f"{len(generated)} / {sum(r.mode == 'llm' and r.abstained for r in subset)} / "
             f"{sum(r.extractive_abstained for r in subset)} / "
@@ -266,12 +278,15 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
     ]
     notes = Counter(r.note for r in rows if r.note)
     lines += [f"- {count} × {note}" for note, count in notes.most_common()] or ["- none"]
-    lines += ["", "## Every answer", "", "| set | id | mode | answer | cited sources |", "|---|---|---|---|---|"]
+    lines += ["", "## Every answer", "", "| set | id | mode | answer | cited sources | the model's raw reply |",
+              "|---|---|---|---|---|---|"]
     for r in rows:
         text = r.answer.replace("|", "\\|").replace("\n", " ")
         text = text if len(text) <= 220 else text[:219] + "…"
         sources = ", ".join(f"[{c['n']}] {c['source']}" for c in r.citations)
-        lines.append(f"| {r.set} | {r.id} | {r.mode}{' (abstained)' if r.abstained else ''} | {text} | {sources} |")
+        raw = r.reply.replace("|", "\\|").replace("\n", " ")[:220]
+        mode = r.mode + (" (abstained)" if r.abstained else "")
+        lines.append(f"| {r.set} | {r.id} | {mode} | {text} | {sources} | {raw} |")
     return "\n".join(lines) + "\n"
 
 

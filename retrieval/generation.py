@@ -166,7 +166,7 @@ _CONFUSABLE = ({"ru", "bg", "uk", "mk", "sr", "be"},)
 def wrong_language(text: str, language: str | None) -> str | None:
     """The language a generated answer is written in when it is clearly not `language` (None when
     it matches, or when the answer is too short to tell)."""
-    words = MARKER.sub(" ", text).split()
+    words = [w for w in MARKER.sub(" ", text).split() if any(c.isalpha() for c in w)]
     if not language or len(words) < 5:
         return None
     found = short_text_language(" ".join(words), (language,), min_probability=0.8)
@@ -278,10 +278,11 @@ class Prepared:
     notes: list[str] = field(default_factory=list)  # e.g. "searched the question as written (...)"
 
     def finish(self, answer: Answer) -> Answer:
-        """`answer` carrying the follow-up reading, the question's language and the notes."""
+        """`answer` carrying the follow-up reading and the notes (a generated one also the language
+        it was asked to be in; an extractive one stays as the extractive path gives it)."""
         note = " ".join([answer.note or "", *(n[0].upper() + n[1:] + "." for n in self.notes)]).strip() or None
-        return answer.model_copy(update={"read_as": self.read_as, "language": answer.language or self.language,
-                                         "note": note})
+        language = answer.language or (self.language if answer.mode == "llm" else None)
+        return answer.model_copy(update={"read_as": self.read_as, "language": language, "note": note})
 
 
 class Generator:
