@@ -151,7 +151,9 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     if answer is None:
         return
     conversation.remember(history, answer)
-    conversation.remember_language(context.user_data, answer.language or asked_in)
+    conversation.save(context.chat_data, sender_id(message), history)
+    if context.user_data is not None:
+        conversation.remember_language(context.user_data, answer.language or asked_in)
     if state.engine.answer_mode() == "llm" and not quiet_smalltalk:
         return  # already shown while it streamed
     if answer.kind == "smalltalk" and quiet_smalltalk:
