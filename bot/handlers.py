@@ -75,7 +75,7 @@ def reader(update: Update, context: ContextTypes.DEFAULT_TYPE, question_lang: st
 
 
 def example(settings: Settings, tr: Translations) -> str:
-    """An example question for usage hints, escaped."""
+    """An example question for usage hints (the configured one, else the catalogue's)."""
     return settings.example_questions[0] if settings.example_questions else tr.gettext(fmt.DEFAULT_EXAMPLE)
 
 
