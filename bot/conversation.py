@@ -20,10 +20,15 @@ EXPANDED_PER_CHAT = 500  # expanded citations remembered per chat (so a second p
 
 @dataclass
 class Thread:
-    """One user's conversation in one chat, and when they last asked."""
+    """One user's conversation in one chat, as plain (question, answer) turns, and when they last
+    asked. Plain data, so a state file outlives changes to the History class."""
 
-    history: History
+    turns: list[tuple[str, str]] = field(default_factory=list)
     used: float = field(default_factory=time.time)
+
+
+def _threads(chat_data: dict[str, Any]) -> dict[int, Thread]:
+    return chat_data.setdefault("threads", {})
 
 
 def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: float | None = None) -> History:
@@ -31,17 +36,25 @@ def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: fl
     from retrieval.generation import History
 
     now = time.time() if now is None else now
-    threads: dict[int, Thread] = chat_data.setdefault("threads", {})
+    threads = _threads(chat_data)
     idle = settings.bot_conversation_idle_minutes * 60
     thread = threads.get(user_id)
     if thread is None or now - thread.used > idle:
-        thread = threads[user_id] = Thread(History.from_settings(settings), now)
+        thread = threads[user_id] = Thread(used=now)
     thread.used = now
     for stale in [uid for uid, t in threads.items() if now - t.used > idle]:
         del threads[stale]
     while len(threads) > THREADS_PER_CHAT:
         del threads[min(threads, key=lambda uid: threads[uid].used)]
-    return thread.history
+    conversation = History.from_settings(settings)
+    for turn in thread.turns:
+        conversation.turns.append(turn)
+    return conversation
+
+
+def save(chat_data: dict[str, Any], user_id: int, conversation: History) -> None:
+    """Keep the conversation's turns as the user's thread in this chat."""
+    _threads(chat_data).setdefault(user_id, Thread()).turns = list(conversation.turns)
 
 
 def as_read(answer: Answer, asked: str) -> Answer:
@@ -61,7 +74,7 @@ def remember(conversation: History, answer: Answer) -> None:
 
 def forget(chat_data: dict[str, Any], user_id: int) -> bool:
     """Drop the user's conversation in this chat; True when there was one."""
-    return chat_data.get("threads", {}).pop(user_id, None) is not None
+    return _threads(chat_data).pop(user_id, None) is not None
 
 
 def first_expansion(chat_data: dict[str, Any], message_id: int, n: int) -> bool:

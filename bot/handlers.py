@@ -40,6 +40,7 @@ from retrieval.store import StoreError
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
+    from retrieval.generation import History
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def reader(update: Update, context: ContextTypes.DEFAULT_TYPE, question_lang: st
 
 
 def example(settings: Settings, tr: Translations) -> str:
-    """An example question for usage hints, escaped."""
+    """An example question for usage hints (the configured one, else the catalogue's)."""
     return settings.example_questions[0] if settings.example_questions else tr.gettext(fmt.DEFAULT_EXAMPLE)
 
 
@@ -135,34 +136,40 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     if wait := state.limits.admit(sender_id(message)):
         await message.reply_html(fmt.render_slow_down(state.limits.per_minute, wait, tr), do_quote=True)
         return
-    question = text.strip()
     history = conversation.history(context.chat_data, sender_id(message), state.settings)
+    # a model's answer streams into the chat as it is written; a group reply that may turn out to be
+    # small talk is answered whole, so nothing is shown before it is known to deserve a reply
+    streamed = state.engine.answer_mode() == "llm" and not quiet_smalltalk
     async with typing(message):
         try:
-            if state.engine.answer_mode() == "llm" and not quiet_smalltalk:
-                pieces = read_as_asked(state.engine.astream(question, history=history), question)
-                answer = await stream_answer(message, pieces, tr, about=state.about)
-            else:
-                answer = conversation.as_read(
-                    await asyncio.to_thread(state.engine.ask, question, None, None, history), question)
+            answer = await consult(state, message, text.strip(), history, tr if streamed else None)
         except QuestionError as exc:
             await message.reply_html(fmt.escape(str(exc)), do_quote=True)
             return
     if answer is None:
         return
     conversation.remember(history, answer)
-    conversation.remember_language(context.user_data, answer.language or asked_in)
-    if state.engine.answer_mode() == "llm" and not quiet_smalltalk:
-        return  # already shown while it streamed
-    if answer.kind == "smalltalk" and quiet_smalltalk:
+    conversation.save(context.chat_data, sender_id(message), history)
+    if context.user_data is not None:
+        conversation.remember_language(context.user_data, answer.language or asked_in)
+    if streamed or (answer.kind == "smalltalk" and quiet_smalltalk):
         return
     await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about)
 
 
-async def read_as_asked(pieces: AsyncIterator[str | Answer], asked: str) -> AsyncIterator[str | Answer]:
-    """A streamed answer whose final Answer says how the question was read."""
-    async for piece in pieces:
-        yield conversation.as_read(piece, asked) if isinstance(piece, Answer) else piece
+async def consult(state: Shared, message: Message, question: str, history: History,
+                  stream_to: Translations | None) -> Answer | None:
+    """The engine's answer to a question read against the conversation, saying how it was read;
+    with `stream_to`, a generated answer is shown in the chat as it arrives (in that language)."""
+    if stream_to is None:
+        answer = await asyncio.to_thread(state.engine.ask, question, None, None, history)
+        return conversation.as_read(answer, question)
+
+    async def pieces() -> AsyncIterator[str | Answer]:
+        async for piece in state.engine.astream(question, history=history):
+            yield conversation.as_read(piece, question) if isinstance(piece, Answer) else piece
+
+    return await stream_answer(message, pieces(), stream_to, about=state.about)
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # <index_dir>/bot-state.pickle. Not the index: when it cannot be written the bot runs and warns.
     bot_state_file: Path | None = None
     bot_conversation_idle_minutes: int = Field(default=60, ge=1, le=10080)  # silence that starts a new thread
-    sources_page_size: int = Field(default=15, ge=1, le=50)  # articles per page of /sources
+    sources_page_size: int = Field(default=15, ge=1, le=20)  # articles per page of /sources (fits one message)
     # shown by the bot's /start; `|`-separated in the environment
     example_questions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["When did Shoigu visit Pyongyang?", "Кога Шойгу посети Пхенян?"]

@@ -283,3 +283,22 @@ async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(
     first, second = telegram.replies(chat["id"])
     assert "Read as" not in first.text
     assert second.text.startswith("Read as: Who did Shoigu meet in Pyongyang?\n\nShoigu met Kim Jong Un")
+
+
+def test_in_llm_mode_the_warm_up_builds_the_model_client_without_asking_it(seed_index: Settings,
+                                                                         embedder: Any) -> None:
+    from pydantic import SecretStr
+
+    from bot.app import warm_up
+    from bot.handlers import Shared
+    from bot.limits import QuestionLimits
+    from retrieval.engine import Engine
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI(responder=lambda _: "unused") as server:
+        settings = seed_index.model_copy(update={"llm": "openai", "openai_base_url": server.base_url,
+                                                 "openai_api_key": SecretStr("sk-test-key")})
+        engine = Engine(settings, embedder=embedder)
+        warm_up(Shared(engine, settings, QuestionLimits(10)))
+        assert engine._generator is not None and engine._generator.llm is not None
+        assert server.requests == []
