@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -31,7 +32,7 @@ from retrieval.store import ChunkStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
-CHROMA = Path(shutil.which("chroma") or Path(os.__file__).parents[3] / "bin" / "chroma")
+CHROMA = Path(shutil.which("chroma") or Path(sys.executable).with_name("chroma"))  # the venv's, even unactivated
 
 
 def free_port() -> int:
