@@ -445,8 +445,11 @@ def test_rewrites_are_read_one_a_line_without_labels_or_repeats() -> None:
 
 
 def test_fusion_ranks_by_agreement_and_keeps_the_first_lists_quote(engine: Engine) -> None:
-    # Hits of four different chunks: fusion is by chunk (one chunk may give several quotes).
-    a, b, c, d = list({h.chunk.id: h for h in reversed(engine.searcher.search(QUESTION, 12)[0])}.values())[::-1][:4]
+    # The best hit of each of four chunks: fusion is by chunk, and one chunk may give several quotes.
+    best_per_chunk: dict[str, Hit] = {}
+    for hit in engine.searcher.search(QUESTION, 12)[0]:
+        best_per_chunk.setdefault(hit.chunk.id, hit)
+    a, b, c, d = list(best_per_chunk.values())[:4]
     b_other = b.model_copy(update={"quote": "another quote"})
     fused = fuse([[a, b, c], [b_other, a, d], [b_other, d]], top_k=4)
     assert [h.chunk.id for h in fused] == [b.chunk.id, a.chunk.id, d.chunk.id, c.chunk.id]
