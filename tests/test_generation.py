@@ -686,7 +686,7 @@ def test_cli_chat_reads_a_follow_up_against_the_previous_turn(
         app, ["chat", "--index-dir", str(seed_index.index_dir)], input=f"{first}\nWhen was that?\n/quit\n"
     )
     assert result.exit_code == 0, result.output
-    assert f"(read as: {QUESTION})" in result.output
+    assert f"(Read as: {QUESTION})" in result.output
     condense = [r for r in server.requests if r.text("system") == prompts.CONDENSE_SYSTEM]
     assert len(condense) == 1
     assert f"User: {first}" in condense[0].text("user")
