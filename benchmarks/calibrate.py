@@ -39,6 +39,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "questions.yaml"
 # The product's code the hits depend on; answer.py only reads them, so changing it needs no new search.
 _NOT_SEARCH = {"answer.py", "evaluation.py", "generation.py", "llm.py", "prompts.py", "smalltalk.py", "confidence.yaml"}
 
+ALL_SETS = ("fixture", "XQuAD dev en", "XQuAD dev ru", "XQuAD en → seed index", "XQuAD ru → seed index",
+            "fixture → XQuAD index")
 # What the fit must keep: false abstention on answerable questions at most this, per set.
 MAX_FALSE_ABSTENTION = {"fixture": 0.04, "XQuAD dev en": 0.025, "XQuAD dev ru": 0.025}
 # The "answer" tier: at least this share of a set's confidently answered, answerable questions must have
@@ -242,19 +244,23 @@ def report(
     candidates: dict[str, dict[str, dict[str, float]]],
 ) -> str:
     """The markdown report: sets, parameters, tier shares fitted and cross-validated."""
+    present = {i.group for i in items}
     lines = [
         "# Confidence calibration",
         "",
         f"One run of `python -m benchmarks.calibrate` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}; retrieval code {_code_key()}.",
         "",
+        "Sets in this run: " + ", ".join(dict.fromkeys(i.group for i in items)) + ". "
+        + "".join(f"Left out (not cached, `--cached-only`): {g}. " for g in ALL_SETS if g not in present),
+        "",
         "Evidence is a logistic model over the features below (weighted so every question set counts the same",
         "and the answerable and unanswerable sides balance). newsqa abstains below `threshold`, the highest",
         "that keeps false abstention within "
         + ", ".join(f"{v:.3f} on {k}" for k, v in MAX_FALSE_ABSTENTION.items())
         + "; from `answer_at` up at least",
-        f"{ANSWER_PRECISION:.0%} of each answerable set's answers hold the expected answer in a quote; in between",
-        "it answers and says it is unsure.",
+        f"{ANSWER_PRECISION:.0%} of the answers hold the expected answer in a quote (answerable sets weighed alike);",
+        "in between it answers and says it is unsure.",
         "",
         "## Candidates (share of each set abstained, thresholds fitted per candidate)",
         "",
