@@ -46,7 +46,10 @@ _VARIANT = re.compile(
     r"(?:【\s*(?:(?:passage|doc(?:ument)?|source)s?\s*)?(" + _NUMBERS + r")\s*】"
     r"|\[\s*(?:\^|(?:passage|doc(?:ument)?|source)s?\s*#?\s*)(" + _NUMBERS + r")\s*\]"
     r"|\[\s*(\d{1,2}\s*[-–]\s*\d{1,2})\s*\]"
-    r"|\(\s*(?:(?:passage|doc(?:ument)?|source)s?\s*#?\s*)?(" + _NUMBERS + r")\s*\))",
+    r"|\(\s*(?:(?:passage|doc(?:ument)?|source)s?\s*#?\s*)?(" + _NUMBERS + r")\s*\)"
+    # prose, as a 1.5B model wrote it: "…on July 27th, according to passage 1."
+    r"|,?\s*\b(?:according to|as (?:stated|said|reported) in|see|per)\s+(?:the\s+)?passages?\s+#?("
+    + _NUMBERS + r")\b)",
     re.IGNORECASE,
 )
 _OPENERS = "[【("
@@ -117,7 +120,8 @@ def normalise_markers(text: str, passages: int = 99) -> str:
         bare = match.group(0).startswith("(") and not re.search(r"[a-z]", match.group(0), re.IGNORECASE)
         if bare and not all(1 <= n <= passages for n in values):
             return match.group(0)
-        return "[" + ", ".join(str(n) for n in values) + "]"
+        marker = "[" + ", ".join(str(n) for n in values) + "]"
+        return marker if match.group(0)[0] in "[【(" else " " + marker
 
     return _VARIANT.sub(plain, text)
 

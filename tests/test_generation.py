@@ -187,6 +187,10 @@ MARKER_FORMS = {
     "[Doc 1-2]": ("Shoigu came on 27 July [Doc 2]; see [1-2].", "Shoigu came on 27 July [1]; see [2][1]."),
     "[^1]": ("Shoigu came on 27 July[^1].", "Shoigu came on 27 July[1]."),
 }
+# What Qwen2.5-Coder-1.5B wrote through llama.cpp for QUESTION (benchmarks/LLM_QUALITY.md); streamed as
+# it came, then replaced by the checked answer.
+PROSE_MARKER = ("Shoigu visited Pyongyang on July 27th, according to passage 1.",
+                "Shoigu visited Pyongyang on July 27th [1].")
 
 
 def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
@@ -195,7 +199,7 @@ def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
     return generator.answer(QUESTION, 3)
 
 
-@pytest.mark.parametrize("form", MARKER_FORMS.values(), ids=list(MARKER_FORMS))
+@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER], ids=[*MARKER_FORMS, "prose"])
 def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
                                                          server: FakeOpenAI) -> None:
     answer = answered(generator, server, form[0])
