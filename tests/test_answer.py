@@ -55,7 +55,6 @@ def test_off_topic_questions_are_abstained(engine, question: str) -> None:
     "question",
     [
         "Giá vàng hôm nay bao nhiêu?",
-        "Какво е населението на Пхенян?",
         "How many tanks took part in the military parade in Beijing?",
         "Сколько стоит билет на поезд из Москвы в Пхеньян?",
     ],
@@ -65,7 +64,9 @@ def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, q
     assert answer.abstained and answer.confidence == "none"
 
 
-@pytest.mark.parametrize("question", ["What is the population of Pyongyang?", "Сколько лет Ким Чен Ыну?"])
+@pytest.mark.parametrize(
+    "question", ["What is the population of Pyongyang?", "Какво е населението на Пхенян?", "Сколько лет Ким Чен Ыну?"]
+)
 def test_weakly_covered_near_topic_questions_are_never_answered_confidently(engine, question: str) -> None:
     assert engine.ask(question).confidence in ("unsure", "none")
 
