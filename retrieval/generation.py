@@ -282,10 +282,10 @@ class Prepared:
     notes: list[str] = field(default_factory=list)  # e.g. "searched the question as written (...)"
 
     def finish(self, answer: Answer) -> Answer:
-        """`answer` carrying the follow-up reading and the notes (a generated one also the language
-        it was asked to be in; an extractive one stays as the extractive path gives it)."""
+        """`answer` carrying the follow-up reading, the notes and the question's language (a fallback
+        speaks to the same reader as a generated answer)."""
         note = " ".join([answer.note or "", *(n[0].upper() + n[1:] + "." for n in self.notes)]).strip() or None
-        language = answer.language or (self.language if answer.mode == "llm" else None)
+        language = answer.language or self.language
         return answer.model_copy(update={"read_as": self.read_as, "language": language, "note": note})
 
 

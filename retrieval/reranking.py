@@ -100,10 +100,11 @@ def rerank(reranker: BaseNodePostprocessor, question: str, hits: list[Hit]) -> t
 
     if len(hits) < 2:
         return hits, None
+    # Several windows may come from one chunk: a node is a window, named by its place in `hits`.
     nodes = [
-        NodeWithScore(node=TextNode(id_=hit.chunk.id, text=hit.quote, metadata={"title": hit.chunk.title}),
+        NodeWithScore(node=TextNode(id_=str(i), text=hit.quote, metadata={"title": hit.chunk.title}),
                       score=hit.score)
-        for hit in hits
+        for i, hit in enumerate(hits)
     ]
     try:
         chosen = reranker.postprocess_nodes(nodes, query_str=question)
@@ -111,7 +112,6 @@ def rerank(reranker: BaseNodePostprocessor, question: str, hits: list[Hit]) -> t
         reason = failure_reason(exc)
         log.warning("reranking failed: %s (%s)", reason, type(exc).__name__)
         return hits, reason
-    by_id = {hit.chunk.id: hit for hit in hits}
-    order = [n.node.node_id for n in chosen if n.node.node_id in by_id]
-    order = list(dict.fromkeys(order))
-    return [by_id[i] for i in order] + [h for h in hits if h.chunk.id not in order], None
+    order = list(dict.fromkeys(int(n.node.node_id) for n in chosen if n.node.node_id.isdigit()))
+    order = [i for i in order if i < len(hits)]
+    return [hits[i] for i in order] + [h for i, h in enumerate(hits) if i not in order], None

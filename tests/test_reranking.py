@@ -115,7 +115,7 @@ def test_the_model_s_choice_orders_the_windows(engine: Engine, server: FakeOpenA
     for n, hit in enumerate(found[: engine.settings.rerank_candidates], start=1):
         assert f'<passage n="{n}"' in asked.text("user") and hit.quote in asked.text("user")
     assert f"Question: {QUESTION}" in asked.text("user")
-    assert [h.chunk.id for h in prepared.hits] == [found[2].chunk.id, found[0].chunk.id, found[1].chunk.id]
+    assert [h.quote for h in prepared.hits] == [found[2].quote, found[0].quote, found[1].quote]
     assert prepared.notes == []
 
 

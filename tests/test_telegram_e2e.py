@@ -99,6 +99,10 @@ async def test_newsqa_bot_answers_the_fixture_questions_like_newsqa_ask(
 
     for person, item in zip(people, questions, strict=True):
         [reply] = telegram.replies(person["id"])
+        if item.kind == "smalltalk":
+            # The bot names its holdings in the reader's language (tests/test_formatting.py); never a quote.
+            assert reply.html and "<blockquote" not in reply.html and not reply.reply_markup, item.id
+            continue
         assert reply.html == in_their_language(engine.ask(item.question)), item.id
     # `newsqa ask` in its own process gives the very answer the bot sent
     assert telegram.replies(people[0]["id"])[0].html == in_their_language(cli_answer)
