@@ -60,9 +60,11 @@ def save(chat_data: dict[str, Any], user_id: int, conversation: History) -> None
 def as_read(answer: Answer, asked: str) -> Answer:
     """The answer saying how the question was read: a generator that rewrote a follow-up into
     `answer.question` without setting `read_as` gets it set, and the question back as asked."""
-    if answer.read_as is None and answer.question.strip() != asked.strip():
-        return answer.model_copy(update={"question": asked, "read_as": answer.question})
-    return answer
+    read_as = answer.read_as or (answer.question if answer.question.strip() != asked.strip() else None)
+    if read_as is None or read_as.strip() == asked.strip():
+        return answer
+    # The generator answers the standalone question and names it in both fields: show it as asked.
+    return answer.model_copy(update={"question": asked, "read_as": read_as})
 
 
 def remember(conversation: History, answer: Answer) -> None:

@@ -672,14 +672,11 @@ def test_cli_ask_in_extractive_mode_makes_no_model_request(
     assert server.requests == []
 
 
-@pytest.mark.xfail(strict=True, reason="merged 2026-11-23: with a model, chat prints nothing for the follow-up "
-                   "(no answer, no error); found at merge time, not yet diagnosed")
 def test_cli_chat_reads_a_follow_up_against_the_previous_turn(
-    seed_index: Settings, server: FakeOpenAI, cli_env: None, monkeypatch: pytest.MonkeyPatch
+    seed_index: Settings, server: FakeOpenAI, cli_env: None
 ) -> None:
     from typer.testing import CliRunner
 
-    import bot.cli
     from bot.cli import app
 
     def model(request: Recorded) -> str:
@@ -689,11 +686,9 @@ def test_cli_chat_reads_a_follow_up_against_the_previous_turn(
 
     server.responder = model
     first = "Which Russian minister brought Putin's letter to Pyongyang?"
-    # Typed one line at a time, as at a terminal: with a model, something on the answer path reads
-    # ahead from a piped stdin (see the closing note of 2026-11-23), which a terminal never shows.
-    typed = iter([first, "When was that?", "/quit"])
-    monkeypatch.setattr(bot.cli.console, "input", lambda *args, **kwargs: next(typed))
-    result = CliRunner().invoke(app, ["chat", "--index-dir", str(seed_index.index_dir)])
+    result = CliRunner().invoke(
+        app, ["chat", "--index-dir", str(seed_index.index_dir)], input=f"{first}\nWhen was that?\n/quit\n"
+    )
     assert result.exit_code == 0, result.output
     assert f"(Read as: {QUESTION})" in result.output
     condense = [r for r in server.requests if r.text("system") == prompts.CONDENSE_SYSTEM]

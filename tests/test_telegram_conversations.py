@@ -256,8 +256,6 @@ async def test_the_bot_warms_up_before_it_takes_updates(telegram: FakeTelegram, 
     assert searched[:1] == [0]  # the warm-up query ran before the first poll for updates
 
 
-@pytest.mark.xfail(strict=True, reason="merged 2026-11-23: with a model the follow-up is answered but its Answer "
-                   "carries no read_as, so 'Read as' is not shown; found at merge time, not yet diagnosed")
 async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(
     telegram: FakeTelegram, seed_index: Settings, embedder: Any
 ) -> None:
