@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 FILE_NAME = "centroids.json"
 # Chunks sampled over all languages to measure language shifts (one SAMPLE × SAMPLE product: ~1 s).
 SAMPLE = 4000
-# Nearest other-language chunks a chunk's shift is measured against: few, so that they share its topic.
+# Nearest other-language chunks that say which languages share a chunk's topic: few, so that they do.
 NEIGHBOURS = 3
+# How much less similar than a chunk's NEIGHBOURS-th nearest an other-language chunk may be and still
+# stand for its language on that chunk's topic (cosine; e5 puts unrelated passages 0.1-0.2 lower).
+MARGIN = 0.02
 
 
 class LanguageCentroids:
@@ -62,8 +65,9 @@ class LanguageCentroids:
         counts: dict[str, int] = {}
         samples = _Reservoirs(SAMPLE)
         for languages, matrix in pages:
-            for language in set(languages):
-                rows = matrix[[i for i, lang in enumerate(languages) if lang == language]]
+            labels = np.asarray(languages)
+            for language in map(str, np.unique(labels)):
+                rows = matrix[labels == language]
                 sums[language] = sums.get(language, 0) + rows.sum(axis=0, dtype=np.float64)
                 counts[language] = counts.get(language, 0) + len(rows)
                 samples.add(language, rows)
@@ -121,9 +125,13 @@ class LanguageCentroids:
 def _references(
     centroids: dict[str, np.ndarray], counts: dict[str, int], samples: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """All chunks' mean plus each language's shift: its sampled chunks' mean minus the mean of their
-    nearest chunks in other languages. Against all other languages at once a shift is that language's
-    direction minus the others' average, (n-1)/n of its distance from the average of all n."""
+    """All chunks' mean plus each language's shift from the chunks of other languages on its topics.
+
+    Which languages those are: where its sampled chunks' NEIGHBOURS nearest chunks lie (weights by
+    share). What of each stands for it: its chunks within MARGIN of some chunk's nearest, each once,
+    so that a small language on the same topics counts whole (its plain mean) and a broad one only by
+    its part on those topics. Against all other languages at once a shift is that
+    language's direction minus the others' average, (n-1)/n of its distance from the average of all n."""
     total = sum(counts.values())
     everything = sum(counts[lang] * vector for lang, vector in centroids.items()) / total
     if len(centroids) < 2:
@@ -131,38 +139,55 @@ def _references(
     shrink = (len(samples) - 1) / len(samples)
     references = {}
     for language, rows in samples.items():
-        others = np.concatenate([m for lang, m in samples.items() if lang != language])
+        names = [lang for lang in samples if lang != language]
+        others = np.concatenate([samples[lang] for lang in names])
+        labels = np.repeat(np.arange(len(names)), [len(samples[lang]) for lang in names])
+        votes = np.zeros(len(names))
+        chosen = np.zeros(len(others), dtype=bool)
         k = min(NEIGHBOURS, len(others))
-        neighbours = np.zeros(others.shape[1], dtype=np.float64)
         for start in range(0, len(rows), 512):  # bounded memory: 512 × (sample) similarities at a time
             similarities = rows[start : start + 512] @ others.T
             nearest = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
-            neighbours += others[nearest].mean(axis=1).sum(axis=0, dtype=np.float64)
-        shift = rows.mean(axis=0, dtype=np.float64) - neighbours / len(rows)
+            votes += np.bincount(labels[nearest].ravel(), minlength=len(names))
+            kth = np.take_along_axis(similarities, nearest, axis=1).min(axis=1, keepdims=True)
+            chosen |= (similarities >= kth - MARGIN).any(axis=0)
+        matched = sum(
+            votes[i] / votes.sum() * others[chosen & (labels == i)].mean(axis=0, dtype=np.float64)
+            for i in np.flatnonzero(votes)
+        )
+        shift = centroids[language].astype(np.float64) - matched
         references[language] = (everything + shrink * shift).astype(np.float32)
     return references
 
 
 class _Reservoirs:
-    """A uniform sample of each language's vectors (reservoir sampling, seeded: a store gives one sample)."""
+    """A uniform sample of each language's vectors: the rows with the smallest random keys (seeded, so
+    a store gives one sample)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.kept: dict[str, list[np.ndarray]] = {}
-        self.seen: dict[str, int] = {}
+        self.parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.held: dict[str, int] = {}
+        self.bound: dict[str, float] = {}  # a row whose key is above this can no longer be sampled
         self.random = np.random.default_rng(0)
 
     def add(self, language: str, rows: np.ndarray) -> None:
-        kept = self.kept.setdefault(language, [])
-        for row in rows:
-            seen = self.seen.get(language, 0)
-            self.seen[language] = seen + 1
-            if len(kept) < self.size:
-                kept.append(row)
-            else:
-                slot = int(self.random.integers(seen + 1))
-                if slot < self.size:
-                    kept[slot] = row
+        keys = self.random.random(len(rows))
+        fits = keys < self.bound.get(language, 1.0)
+        self.parts.setdefault(language, []).append((keys[fits], rows[fits]))
+        self.held[language] = self.held.get(language, 0) + int(fits.sum())
+        if self.held[language] > 2 * self.size:
+            self._compact(language)
+
+    def _compact(self, language: str) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.concatenate([k for k, _ in self.parts[language]])
+        rows = np.concatenate([r for _, r in self.parts[language]])
+        if len(keys) > self.size:
+            smallest = np.argpartition(keys, self.size - 1)[: self.size]
+            keys, rows = keys[smallest], rows[smallest]
+            self.bound[language] = float(keys.max())
+        self.parts[language], self.held[language] = [(keys, rows)], len(keys)
+        return keys, rows
 
     def take(self, counts: dict[str, int]) -> dict[str, np.ndarray]:
         """Each language's share of `size` rows, in proportion to its chunks but at least an equal share
@@ -170,8 +195,8 @@ class _Reservoirs:
         total = sum(counts.values())
         floor = self.size // max(len(counts), 1)
         out = {}
-        for language, kept in self.kept.items():
-            share = min(len(kept), max(floor, round(self.size * counts[language] / total)))
-            chosen = np.sort(self.random.choice(len(kept), share, replace=False))
-            out[language] = np.stack([kept[i] for i in chosen])
+        for language in self.parts:
+            keys, rows = self._compact(language)
+            share = min(len(keys), max(floor, round(self.size * counts[language] / total)))
+            out[language] = rows[np.sort(np.argsort(keys)[:share])]
         return out
