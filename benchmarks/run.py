@@ -275,6 +275,12 @@ def real_quality(work: Path, plan: Plan, log: Any) -> dict[str, Any] | None:
     result = {"build": built, "alone": quality(alone, plan, "--cached"), "buried": quality(index, plan, "--cached")}
     log(f"  seeds alone {result['alone']}")
     log(f"  buried {result['buried']}")
+    # Dense ranking alone under the product's centring and the variants it was chosen against.
+    done = subprocess.run([sys.executable, "-m", "benchmarks.centring", str(index)], env=clean_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"centring comparison failed: {done.stderr[-3000:]}")
+    result["centring"] = json.loads(done.stdout)
     return result
 
 

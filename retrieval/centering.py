@@ -125,17 +125,18 @@ class LanguageCentroids:
 def _references(
     centroids: dict[str, np.ndarray], counts: dict[str, int], samples: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """All chunks' mean plus each language's shift from the chunks of other languages on its topics.
+    """The languages' mean plus each language's shift from the chunks of other languages on its topics.
 
     Which languages those are: where its sampled chunks' NEIGHBOURS nearest chunks lie (weights by
     share). What of each stands for it: its chunks within MARGIN of some chunk's nearest, each once,
     so that a small language on the same topics counts whole (its plain mean) and a broad one only by
     its part on those topics. Against all other languages at once a shift is that
     language's direction minus the others' average, (n-1)/n of its distance from the average of all n."""
-    total = sum(counts.values())
-    everything = sum(counts[lang] * vector for lang, vector in centroids.items()) / total
     if len(centroids) < 2:
-        return {lang: everything.astype(np.float32) for lang in centroids}
+        return {lang: vector.copy() for lang, vector in centroids.items()}
+    # Languages weighted equally, as the shifts are: where every language holds the same topics, each
+    # reference is then exactly its language's mean.
+    everything = np.mean([vector.astype(np.float64) for vector in centroids.values()], axis=0)
     shrink = (len(samples) - 1) / len(samples)
     references = {}
     for language, rows in samples.items():
