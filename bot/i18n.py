@@ -90,11 +90,9 @@ _BULGARIAN = frozenset(["кога", "какво", "къде", "кой", "коя"
 def _identifier() -> Any:
     """py3langid's bundled model restricted to the languages newsqa speaks: a short Cyrillic
     question would otherwise often read as Macedonian or Ukrainian."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    from retrieval.language import identifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(list(LANGUAGES))
-    return identifier
+    return identifier(list(LANGUAGES), norm_probs=True)
 
 
 def question_language(text: str) -> str | None:
