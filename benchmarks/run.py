@@ -242,7 +242,24 @@ def cold_cli(index: Path, runs: int) -> dict[str, Any]:
         result[name] = {**percentiles(seconds[name]), "cpu_p50_ms": round(statistics.median(cpu[name]) * 1000, 1)}
     result.update(result.pop("ask"))  # the CLI's own figures stay where the report reads them
     result["ratio_to_import_chromadb"] = round(result["p50_ms"] / result["import_chromadb"]["p50_ms"], 2)
+    result["cpu_ratio_to_import_chromadb"] = round(result["cpu_p50_ms"] / result["import_chromadb"]["cpu_p50_ms"], 2)
+    result["stages"] = cold_stages(index, 1 if runs == 1 else 3)
     return result
+
+
+def cold_stages(index: Path, runs: int) -> dict[str, dict[str, float]]:
+    """CPU and wall seconds per stage of a cold answer (benchmarks/coldstart.py), median of `runs` processes."""
+    measured = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-m", "benchmarks.coldstart", "--index-dir", str(index)],
+                              env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"cold start stages failed: {done.stderr[-3000:]}")
+        measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {
+        stage: {key: round(statistics.median(m[stage][key] for m in measured), 3) for key in ("cpu_s", "wall_s")}
+        for stage in measured[0]
+    }
 
 
 def quality(index: Path, plan: Plan, *more: str) -> dict[str, Any]:
