@@ -36,8 +36,9 @@ from telegram.ext import (
 
 from bot import handlers as on
 from bot.addressing import ADDRESSED
-from bot.i18n import LANGUAGES, N_, question_language, translations
+from bot.i18n import LANGUAGES, N_, translations
 from bot.limits import QuestionLimits
+from retrieval.language import guess_question_language
 from retrieval.messages import safe_url
 from retrieval.settings import Settings
 
@@ -164,7 +165,7 @@ def warm_up(state: on.Shared) -> float:
     started = time.perf_counter()
     probe = state.settings.example_questions[0] if state.settings.example_questions else "news"
     state.engine.search(probe)
-    question_language(probe)
+    guess_question_language(probe)
     for language in LANGUAGES:
         translations(language)
     import retrieval.generation  # noqa: F401 - conversations hold its History

@@ -163,9 +163,10 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
     """Render an answer and its citations for the terminal, the texts newsqa writes itself from the
     message catalogue in the question's language (by the answer's kind and confidence)."""
     from bot import formatting as fmt
-    from bot.i18n import choose, question_language, translations
+    from bot.i18n import choose, translations
+    from retrieval.language import guess_question_language
 
-    tr = translations(choose(answer.language, question_language(answer.question)))
+    tr = translations(choose(answer.language, guess_question_language(answer.question)))
     if answer.read_as and answer.read_as != answer.question:
         console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
     if answer.kind == "smalltalk":

@@ -32,10 +32,11 @@ from bot.addressing import (
     mentions_bot,
     message_text,
 )
-from bot.i18n import Translations, choose, question_language, translations
+from bot.i18n import Translations, choose, translations
 from bot.limits import QuestionLimits
 from bot.replying import pages_keyboard, send_answer, send_html, stream_answer, topic, typing
 from retrieval.engine import QuestionError
+from retrieval.language import guess_question_language
 from retrieval.models import Answer
 from retrieval.settings import Settings
 from retrieval.store import StoreError
@@ -135,7 +136,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """Check the question and the sender's allowance, then answer it with citations, read against
     the sender's conversation in this chat. `quiet_smalltalk`: say nothing to a greeting or thanks."""
     state, message = shared(context), update.effective_message
-    asked_in = question_language(text)
+    asked_in = guess_question_language(text)
     tr = reader(update, context, asked_in)
     problem = question_problem(text, state.settings, tr)
     if problem:

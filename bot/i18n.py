@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import gettext
 import io
-import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 LANGUAGES = ("en", "vi", "bg", "ru")
 DEFAULT_LANGUAGE = "en"
 DOMAIN = "newsqa"
 LOCALES = Path(__file__).with_name("locales")
-MIN_LETTERS = 8  # fewer letters than this ("ok", "lol") cannot be told apart
 
 Translations = gettext.NullTranslations
 
@@ -78,31 +75,3 @@ def language_name(code: str, language: str) -> str:
     except (UnknownLocaleError, ValueError):
         name = None
     return name or code
-
-
-# Short Cyrillic questions are where the identifier errs most; their question words and a few letters
-# (ы э ё only in Russian, ъ inside words mostly in Bulgarian) tell the two languages apart.
-_RUSSIAN = frozenset(["когда", "что", "где", "кто", "почему", "сколько", "какой", "какая", "какие", "зачем"])
-_BULGARIAN = frozenset(["кога", "какво", "къде", "кой", "коя", "кое", "кои", "защо", "колко", "какъв", "каква"])
-
-
-@lru_cache(maxsize=1)
-def _identifier() -> Any:
-    """py3langid's bundled model restricted to the languages newsqa speaks: a short Cyrillic
-    question would otherwise often read as Macedonian or Ukrainian."""
-    from retrieval.language import identifier
-
-    return identifier(list(LANGUAGES), norm_probs=True)
-
-
-def question_language(text: str) -> str | None:
-    """The supported language a question is written in, when it can be told (too little text: None)."""
-    if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
-        return None
-    words = set(re.findall(r"[^\W\d_]+", text.casefold()))
-    if words & _RUSSIAN or any(ch in text.casefold() for ch in "ыэё"):
-        return "ru"
-    if words & _BULGARIAN or "ъ" in text.casefold():
-        return "bg"
-    code, _ = _identifier().classify(text[:4000])
-    return supported(str(code))

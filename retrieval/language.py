@@ -8,6 +8,7 @@ next process maps it instead (about 0.05 s); every identifier here shares that o
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,13 @@ def short_text_language(text: str, extra: tuple[str, ...] = (), min_probability:
 
 
 QUESTION_LANGUAGES = ("en", "vi", "bg", "ru")
+MIN_LETTERS = 8  # fewer letters than this ("ok", "lol") cannot be told apart
+
+# Short Cyrillic questions are where the identifier errs most (it reads "Кога Шойгу посети Пхенян?" as
+# Russian); their question words and a few letters (ы э ё only in Russian, ъ mostly in Bulgarian) tell
+# the two apart.
+_RUSSIAN = frozenset(["когда", "что", "где", "кто", "почему", "сколько", "какой", "какая", "какие", "зачем"])
+_BULGARIAN = frozenset(["кога", "какво", "къде", "кой", "коя", "кое", "кои", "защо", "колко", "какъв", "каква"])
 
 
 @lru_cache(maxsize=1)
@@ -119,8 +127,28 @@ def _question_identifier() -> LanguageIdentifier:
     return identifier(list(QUESTION_LANGUAGES))
 
 
+def _cyrillic_cue(text: str) -> str | None:
+    folded = text.casefold()
+    words = set(re.findall(r"[^\W\d_]+", folded))
+    if words & _RUSSIAN or any(ch in folded for ch in "ыэё"):
+        return "ru"
+    if words & _BULGARIAN or "ъ" in folded:
+        return "bg"
+    return None
+
+
+def guess_question_language(text: str) -> str | None:
+    """Which of the languages newsqa is asked in (en, vi, bg, ru) a question is written in, or None
+    when it is too short to tell ("ok", "lol")."""
+    if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        return None
+    return question_language(text)
+
+
 def question_language(text: str) -> str:
-    """Which of the languages newsqa is asked in (en, vi, bg, ru) a question is written in: a short
-    Cyrillic question would otherwise often read as Macedonian or Serbian."""
+    """Which of en, vi, bg, ru a question is most likely written in, however short."""
+    cue = _cyrillic_cue(text)
+    if cue:
+        return cue
     code, _ = _question_identifier().classify(text[:4000])
     return str(code)

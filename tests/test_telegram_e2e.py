@@ -24,9 +24,10 @@ from telegram import Message
 
 from bot import formatting as fmt
 from bot.app import build_application, running, webhook_options
-from bot.i18n import choose, question_language, translations
+from bot.i18n import choose, translations
 from bot.replying import stream_answer
 from retrieval.evaluation import load_questions
+from retrieval.language import guess_question_language
 from retrieval.models import Answer
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
@@ -40,7 +41,7 @@ ALICE = user(1001, "Alice")
 
 def in_their_language(answer: Answer) -> str:
     """The reply the bot sends for an answer: rendered in the language the question was asked in."""
-    return fmt.render_answer(answer, translations(choose(answer.language, question_language(answer.question))))
+    return fmt.render_answer(answer, translations(choose(answer.language, guess_question_language(answer.question))))
 
 
 def free_port() -> int:
