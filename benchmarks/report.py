@@ -315,11 +315,11 @@ def _scale(r: dict[str, Any]) -> list[str]:
         for backend in ("embedded", "server"):
             if backend in entry:
                 i = entry[backend]["ingest"]
+                again = " | ".join(f"{i[k]:.1f}" if k in i else "—" for k in ("unchanged_s", "one_added_s",
+                                                                                  "one_removed_s"))
                 lines.append(
                     f"| {entry['chunks']} | {i['distinct_vectors']} | {backend} | {i['seconds']:.0f} | "
-                    f"{i['chunks_per_s']:.0f} | "
-                    f"{i['peak_rss_mb']:.0f} | {i['unchanged_s']:.1f} | {i['one_added_s']:.1f} | "
-                    f"{i['one_removed_s']:.1f} |"
+                    f"{i['chunks_per_s']:.0f} | {i['peak_rss_mb']:.0f} | {again} |"
                 )
     lines += _sentence_store(s, sizes)
     for size in sizes:
@@ -696,8 +696,8 @@ def _where_superlinear(r: dict[str, Any]) -> list[str]:
     for a, b in pairwise(sizes):
         ea, eb = s["sizes"][a]["embedded"], s["sizes"][b]["embedded"]
         ratio = s["sizes"][b]["chunks"] / s["sizes"][a]["chunks"]
-        added_a, added_b = ea["ingest"]["one_added_s"], eb["ingest"]["one_added_s"]
-        if added_b > 0.5 * ratio * added_a:
+        added_a, added_b = ea["ingest"].get("one_added_s"), eb["ingest"].get("one_added_s")
+        if added_a is not None and added_b is not None and added_b > 0.5 * ratio * added_a:
             found = True
             out.append(
                 f"* Adding articles one ingest at a time, {a} → {b} chunks: one more article took "

@@ -160,11 +160,13 @@ class Plan:
     sizes: list[int]
     queries: int
     server: bool
+    best_of: int | None = None  # query measurements per mode (default: 1 in a smoke run, else 2)
+    incremental: bool = True  # re-ingest each synthetic corpus unchanged, with one article more and less
 
     @property
     def repeats(self) -> int:
         """Query measurements per mode; the best p50 is kept (the machine is shared)."""
-        return 1 if self.smoke else 2
+        return self.best_of or (1 if self.smoke else 2)
 
     @property
     def mode_per_process(self) -> bool:
@@ -332,8 +334,9 @@ def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: 
                     server: str | None, log: Any) -> dict[str, Any]:
     """Ingest with stand-in vectors, then every query mode, for one corpus on one backend."""
     extra = ["--server", server] if server else []
+    incremental = [] if plan.incremental else ["--no-incremental"]
     ingested = run_worker("ingest", "--corpus", str(corpus), "--index-dir", str(index), "--pool", str(pool_file),
-                          *extra)
+                          *extra, *incremental)
     log(f"    {'server' if server else 'embedded'} ingest: {ingested}")
     queried = latency(index, questions_file, plan, cli=False, server=server)
     for mode in MODES:
@@ -408,6 +411,9 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated chunk counts (default 1000,10000,100000)")
     parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
     parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
+    parser.add_argument("--repeats", type=int, default=None, help="query measurements per mode, best p50 kept")
+    parser.add_argument("--no-incremental", action="store_true",
+                        help="skip re-ingesting each synthetic corpus unchanged, +1 and -1 article")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
     parser.add_argument("--steps", default=",".join(STEPS),
                         help=f"which steps to run, in this order (default all: {','.join(STEPS)})")
@@ -433,6 +439,8 @@ def main() -> None:
         sizes=[int(s) for s in (args.sizes or ("1000" if args.smoke else "1000,10000,100000")).split(",")],
         queries=args.queries or (8 if args.smoke else 63),
         server=not args.no_server,
+        best_of=args.repeats,
+        incremental=not args.no_incremental,
     )
     work = args.workdir or Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
