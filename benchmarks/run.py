@@ -377,13 +377,19 @@ def throughput_step(work: Path, plan: Plan, log: Any) -> dict[str, Any]:
     return throughput(work, corpus, description, log)
 
 
-def add_sizes(results: dict[str, Any], other: dict[str, Any]) -> None:
-    """Add to `results` the synthetic corpus sizes `other` (another run's figures) measured and it did
-    not, each marked with when and under what load it was measured."""
+def add_measured_apart(results: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add to `results` the synthetic corpus sizes and the throughput `other` (another run's figures)
+    measured and it did not, each marked with when and under what load it was measured."""
+    apart = {key: other.get(key) for key in ("when", "minutes", "load_start", "load_end", "command")}
+    if "throughput" in other and "throughput" not in results:
+        results["throughput"] = {
+            **other["throughput"],
+            "measured_apart": f"`{apart['command']}` on {apart['when']} ({apart['minutes']} min, load average "
+                              f"{apart['load_start']} → {apart['load_end']}).",
+        }
     sizes = results.setdefault("scale", {}).setdefault("sizes", {})
     for size, entry in other.get("scale", {}).get("sizes", {}).items():
         if size not in sizes:
-            apart = {key: other.get(key) for key in ("when", "minutes", "load_start", "load_end", "command")}
             sizes[size] = {**entry, "measured_apart": apart}
     for key in ("pool_sentences", "calibration"):
         results["scale"].setdefault(key, other.get("scale", {}).get(key))
@@ -419,14 +425,14 @@ def main() -> None:
                         help=f"which steps to run, in this order (default all: {','.join(STEPS)})")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="measure nothing: rewrite the report from the figures a run saved (RESULTS.json)")
-    parser.add_argument("--sizes-from", type=Path, action="append", default=[],
-                        help="with --from-json: add the corpus sizes another run (its RESULTS.json) measured and "
-                             "this one did not, marked as measured apart")
+    parser.add_argument("--measured-apart", type=Path, action="append", default=[],
+                        help="with --from-json: add what another run (its RESULTS.json) measured and this one did "
+                             "not (corpus sizes, the throughput), marked as measured apart")
     args = parser.parse_args()
     if args.from_json:
         results = json.loads(args.from_json.read_text("utf-8"))
-        for other in args.sizes_from:
-            add_sizes(results, json.loads(other.read_text("utf-8")))
+        for other in args.measured_apart:
+            add_measured_apart(results, json.loads(other.read_text("utf-8")))
         args.out.write_text(report.markdown(results), "utf-8")
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
         return
