@@ -1,9 +1,10 @@
-"""Why quality falls among real distractors: dense ranking with and without per-language centring.
+"""Why quality fell among real distractors: dense ranking with and without per-language centring.
 
 Over every stored chunk vector of an index (the seeds among the real distractors), each answerable
 fixture question is scored against the seed chunks alone and against all chunks, by raw cosine,
-by the product's centring (cosine minus the question's similarity to the chunk language's mean
-vector) and by variants of it. A hit is an answer-bearing chunk of an expected source among the
+by the product's centring (cosine minus the question's similarity to the language's topic-matched
+reference, retrieval/centering.py), by the centring it replaced (the language's mean vector) and
+by other variants. A hit is an answer-bearing chunk of an expected source among the
 first 1, 3 or 8 (8: the chunks whose sentences the search reads).
 
     python -m benchmarks.centring INDEX_DIR      # prints the table as JSON
@@ -22,19 +23,33 @@ import numpy as np
 from benchmarks.measure import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "questions.yaml"
-Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray], np.ndarray]
+# An offset for (question, language), built from the chunk vectors and their languages.
+Offset = Callable[[np.ndarray, str], float]
 
-# (cosines of one language's chunks, question, that language's mean, its chunk count, all chunks' mean)
-VARIANTS: dict[str, Scorer] = {
-    "raw cosine": lambda cos, q, mean, n, everything: cos,
-    "centred (the product)": lambda cos, q, mean, n, everything: cos - q @ mean,
-    "half centred": lambda cos, q, mean, n, everything: cos - 0.5 * (q @ mean),
-    "centred, mean shrunk to all chunks' (k=20)": (
-        lambda cos, q, mean, n, everything: cos - q @ ((n * mean + 20 * everything) / (n + 20))
+
+def _means(vectors: np.ndarray, languages: np.ndarray) -> dict[str, np.ndarray]:
+    return {lang: vectors[languages == lang].mean(axis=0) for lang in set(languages)}
+
+
+def _product(vectors: np.ndarray, languages: np.ndarray) -> Offset:
+    from retrieval.centering import LanguageCentroids
+
+    return LanguageCentroids.build([(list(languages), vectors)], "").offset
+
+
+def _capped(vectors: np.ndarray, languages: np.ndarray) -> Offset:
+    means, everything = _means(vectors, languages), vectors.mean(axis=0)
+    return lambda q, lang: min(float(q @ means[lang]), float(q @ everything) + 0.03)
+
+
+VARIANTS: dict[str, Callable[[np.ndarray, np.ndarray], Offset]] = {
+    "raw cosine": lambda vectors, languages: lambda q, lang: 0.0,
+    "centred by the language's topic-matched reference (the product)": _product,
+    "centred by the language's mean (before)": lambda v, ls: (lambda m: lambda q, lang: float(q @ m[lang]))(
+        _means(v, ls)
     ),
-    "centred, offset capped at all chunks' + 0.03": (
-        lambda cos, q, mean, n, everything: cos - min(float(q @ mean), float(q @ everything) + 0.03)
-    ),
+    "half centred by the mean": lambda v, ls: (lambda m: lambda q, lang: 0.5 * float(q @ m[lang]))(_means(v, ls)),
+    "centred by the mean, offset capped at all chunks' + 0.03": _capped,
 }
 
 
@@ -71,25 +86,29 @@ def compare(index_dir: Path) -> dict[str, Any]:
         lang: round(float((questions @ vectors[languages == lang].mean(axis=0)).mean()), 4)
         for lang in sorted(result["languages"])
     }
-    for name, scorer in VARIANTS.items():
+    # The same for the product's reference, which a one-topic language's topic should not lift.
+    offset = _product(vectors, languages)
+    result["reference_offset"] = {
+        lang: round(float(np.mean([offset(q, lang) for q in questions])), 4) for lang in sorted(result["languages"])
+    }
+    for name, variant in VARIANTS.items():
         result[name] = {
-            corpus: _hits(vectors, languages, mask, questions, good, scorer)
+            corpus: _hits(vectors, languages, mask, questions, good, variant)
             for corpus, mask in (("seeds alone", seeds), ("among distractors", np.ones(len(sources), bool)))
         }
     return result
 
 
 def _hits(vectors: np.ndarray, languages: np.ndarray, mask: np.ndarray, questions: np.ndarray,
-          good: list[set[int]], scorer: Scorer) -> dict[str, float]:
-    everything = vectors[mask].mean(axis=0)
+          good: list[set[int]], variant: Callable[[np.ndarray, np.ndarray], Offset]) -> dict[str, float]:
+    offset = variant(vectors[mask], languages[mask])
     groups = {lang: mask & (languages == lang) for lang in set(languages[mask])}
-    means = {lang: vectors[m].mean(axis=0) for lang, m in groups.items()}
     counts = {1: 0, 3: 0, 8: 0}
     for question, answers in zip(questions, good, strict=True):
         cosines = vectors @ question
         scores = np.full(len(vectors), -np.inf)
         for lang, m in groups.items():
-            scores[m] = scorer(cosines[m], question, means[lang], int(m.sum()), everything)
+            scores[m] = cosines[m] - offset(question, lang)
         order = list(np.argsort(-scores)[:8])
         first = next((rank for rank, k in enumerate(order) if k in answers), None)
         for cut in counts:
