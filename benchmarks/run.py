@@ -162,6 +162,11 @@ class Plan:
     server: bool
     best_of: int | None = None  # query measurements per mode (default: 1 in a smoke run, else 2)
     incremental: bool = True  # re-ingest each synthetic corpus unchanged, with one article more and less
+    full_up_to: int | None = None  # larger corpora: embedded Chroma only, no re-ingests (None: every size in full)
+
+    def full(self, size: int) -> bool:
+        """Whether a corpus of this size gets server mode and the re-ingests too."""
+        return self.full_up_to is None or size <= self.full_up_to
 
     @property
     def repeats(self) -> int:
@@ -313,15 +318,17 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[
         chunks = write_corpus(corpus, size, pool)
         log(f"  {size}: corpus of {chunks} chunks written in {time.perf_counter() - started:.0f}s")
         entry: dict[str, Any] = {"chunks": chunks}
-        for backend in ("embedded", "server") if plan.server else ("embedded",):
+        for backend in ("embedded", "server") if plan.server and plan.full(size) else ("embedded",):
             index = work / f"index-{size}-{backend}"
             if backend == "server":
                 with ChromaServer(work / f"chroma-server-{size}") as chroma:
                     address = f"127.0.0.1:{chroma.port}"
-                    entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, address, log)
+                    entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, address, log,
+                                                     plan.incremental)
                     entry[backend]["server_peak_rss_mb"] = chroma.peak_rss_mb
             else:
-                entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, None, log)
+                entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, None, log,
+                                                 plan.incremental and plan.full(size))
                 entry["quality"] = quality(index, plan)
                 log(f"  {size}: quality {entry['quality']}")
             shutil.rmtree(index, ignore_errors=True)
@@ -331,10 +338,11 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[
 
 
 def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: Path, plan: Plan,
-                    server: str | None, log: Any) -> dict[str, Any]:
-    """Ingest with stand-in vectors, then every query mode, for one corpus on one backend."""
+                    server: str | None, log: Any, incremental_too: bool = True) -> dict[str, Any]:
+    """Ingest with stand-in vectors (and, with `incremental_too`, the re-ingests), then every query
+    mode, for one corpus on one backend."""
     extra = ["--server", server] if server else []
-    incremental = [] if plan.incremental else ["--no-incremental"]
+    incremental = [] if incremental_too else ["--no-incremental"]
     ingested = run_worker("ingest", "--corpus", str(corpus), "--index-dir", str(index), "--pool", str(pool_file),
                           *extra, *incremental)
     log(f"    {'server' if server else 'embedded'} ingest: {ingested}")
@@ -418,6 +426,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
     parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
     parser.add_argument("--repeats", type=int, default=None, help="query measurements per mode, best p50 kept")
+    parser.add_argument("--full-up-to", type=int, default=None,
+                        help="corpora larger than this: embedded Chroma only, without the re-ingests")
     parser.add_argument("--no-incremental", action="store_true",
                         help="skip re-ingesting each synthetic corpus unchanged, +1 and -1 article")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
@@ -447,6 +457,7 @@ def main() -> None:
         server=not args.no_server,
         best_of=args.repeats,
         incremental=not args.no_incremental,
+        full_up_to=args.full_up_to,
     )
     work = args.workdir or Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
