@@ -141,8 +141,8 @@ def _seeds_latency(r: dict[str, Any]) -> list[str]:
     lat = r["seeds_latency"]
     q = lat["dense"]
     how = (
-        f"each mode in fresh processes, best of {r['repeats']} by p50" if r["repeats"] > 1 or not r["smoke"]
-        else "all modes in one process"
+        f"each mode in fresh processes, best of {r['repeats']} by p50" if r["repeats"] > 1
+        else "each mode in a fresh process" if not r["smoke"] else "all modes in one process"
     )
     lines = [
         "## 3. Query latency on the seeds index",
@@ -757,7 +757,7 @@ GROWTH_NOTES = (
 )
 
 CENTRING_FIX = [
-    "**Why the seeds no longer sink among them.** Per-language centring subtracts the question's similarity "
+    "**Why the seeds sink far less than before.** Per-language centring subtracts the question's similarity "
     "to a reference vector of the chunk's language. The reference used to be the language's mean chunk "
     "vector; the seeds' languages hold nothing but the seed articles, all on one topic, so that mean carried "
     "the topic too, every question on it got a large offset for vi and bg, and the seed chunks fell below "
