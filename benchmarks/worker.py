@@ -60,6 +60,8 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
     vectors = np.vstack([matrix for _, matrix in store.embedding_pages()])
     result["distinct_vectors"] = len(np.unique(np.round(vectors, 4), axis=0))
     del vectors
+    if args.no_incremental:
+        return result
     # Then the incremental cases: nothing changed; one article more; that article gone again.
 
     def again(label: str) -> None:
@@ -209,6 +211,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=[*MODES, "all"], help="all: every mode in this one process")
     parser.add_argument("--questions")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-incremental", action="store_true",
+                        help="ingest only: skip the unchanged / one added / one removed re-ingests")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions (quality)")
     parser.add_argument("--cached", action="store_true", help="passage vectors from the real-corpus cache (quality)")
     args = parser.parse_args()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,7 +121,9 @@ def build_application(settings: Settings, engine: Engine) -> Application:
     if (store := persistence(settings)) is not None:
         builder = builder.persistence(store)
     application = builder.build()
-    application.bot_data["newsqa"] = on.Shared(engine, settings, QuestionLimits(settings.rate_limit_per_minute))
+    application.bot_data["newsqa"] = on.Shared(
+        engine, settings, QuestionLimits(settings.rate_limit_per_minute), searching=searching_threads(engine)
+    )
 
     messages = filters.UpdateType.MESSAGES
     private, groups, status = filters.ChatType.PRIVATE, filters.ChatType.GROUPS, filters.StatusUpdate.ALL
@@ -141,6 +145,17 @@ def build_application(settings: Settings, engine: Engine) -> Application:
     ])
     application.add_error_handler(on.on_error)
     return application
+
+
+def searching_threads(engine: Engine) -> ThreadPoolExecutor | None:
+    """The threads questions are answered in. An extractive answer is CPU work: one thread per usable
+    core takes a burst of questions in arrival order, so the first asked are answered first; the
+    loop's default pool (six threads on two cores) interleaved them, so every reply came later
+    (`benchmarks/bot_load.py`). A model's answer mostly waits on the network: the default pool."""
+    if engine.answer_mode() == "llm":
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return ThreadPoolExecutor(max_workers=max(cores, 1), thread_name_prefix="newsqa-search")
 
 
 def warm_up(state: on.Shared) -> float:

@@ -1,19 +1,21 @@
 """The bot's handlers: short verbs that answer commands, questions and button presses in the
 reader's language (the question's, else the user's last one, else Telegram's language_code).
 
-The Engine is synchronous and CPU-bound, so every retrieval call runs in a worker thread; updates
-are processed concurrently, so one slow question never holds up the others.
+The Engine is synchronous and CPU-bound, so every retrieval call runs in a worker thread (`Shared.run`);
+updates are processed concurrently, so one slow question never holds up the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram import Message, ReplyParameters, Update
 from telegram.constants import ChatType
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from retrieval.generation import History
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXPAND_DATA = re.compile(r"^x:(\d+):([^:]+):(\d+):(\d+)$")  # expand citation n: chunk id, quote start/end
 PAGE_DATA = re.compile(r"^s:(\d+)$")  # a page of /sources
@@ -57,6 +60,11 @@ class Shared:
     settings: Settings
     limits: QuestionLimits
     about: fmt.Holdings | None = None  # what the index holds, refreshed whenever the articles are listed
+    searching: Executor | None = None  # the threads questions are answered in (None: the loop's default)
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in a worker thread, so the event loop keeps taking updates meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self.searching, functools.partial(call, *args))
 
 
 def shared(context: ContextTypes.DEFAULT_TYPE) -> Shared:
@@ -115,7 +123,7 @@ def sender_id(message: Message) -> int:
 
 async def list_sources(state: Shared) -> list[dict[str, Any]]:
     """The indexed articles (read in a worker thread); what the index holds is noted on the way."""
-    rows = await asyncio.to_thread(state.engine.sources)
+    rows = await state.run(state.engine.sources)
     state.about = fmt.holdings(rows, state.settings.example_questions)
     return rows
 
@@ -163,7 +171,7 @@ async def consult(state: Shared, message: Message, question: str, history: Histo
     """The engine's answer to a question read against the conversation, saying how it was read;
     with `stream_to`, a generated answer is shown in the chat as it arrives (in that language)."""
     if stream_to is None:
-        answer = await asyncio.to_thread(state.engine.ask, question, None, None, history)
+        answer = await state.run(state.engine.ask, question, None, None, history)
         return conversation.as_read(answer, question)
 
     async def pieces() -> AsyncIterator[str | Answer]:
@@ -261,7 +269,8 @@ async def expand(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not conversation.first_expansion(context.chat_data, answer_message.message_id, n):
         await query.answer(tr.gettext(fmt.ALREADY_SHOWN))
         return
-    passage = await asyncio.to_thread(find_passage, shared(context).engine, chunk_id, start_at, end_at)
+    state = shared(context)
+    passage = await state.run(find_passage, state.engine, chunk_id, start_at, end_at)
     if passage is None:
         await query.answer(tr.gettext(fmt.PASSAGE_GONE), show_alert=True)
         return

