@@ -179,7 +179,7 @@ def balanced_weights(items: list[Item]) -> np.ndarray:
 def choose_thresholds(items: list[Item], scores: np.ndarray) -> tuple[float, float]:
     """(threshold, answer_at): the highest abstention threshold keeping every answerable set's false
     abstention within MAX_FALSE_ABSTENTION, and the lowest evidence from which the answers hold the
-    expected answer in a quote ANSWER_PRECISION of the time (answerable sets weighed alike)."""
+    expected answer in a quote ANSWER_PRECISION of the time on every answerable set."""
     threshold = float("inf")
     for group, limit in MAX_FALSE_ABSTENTION.items():
         own = np.sort([s for i, s in zip(items, scores) if i.group == group and i.positive])
@@ -190,12 +190,11 @@ def choose_thresholds(items: list[Item], scores: np.ndarray) -> tuple[float, flo
         for i, s in zip(items, scores)
         if i.positive and i.group in MAX_FALSE_ABSTENTION
     ]
-    sizes = {g: sum(r[2] == g for r in rows) for g in MAX_FALSE_ABSTENTION}
     answer_at = threshold
     for candidate in sorted({s for s, _, _ in rows if s >= threshold}):
-        # each answerable set weighs the same, whatever its size
-        above = [(right, 1.0 / sizes[g]) for s, right, g in rows if s >= candidate]
-        if sum(w * right for right, w in above) >= ANSWER_PRECISION * sum(w for _, w in above):
+        # every answerable set on its own: a pooled share let XQuAD's easy questions carry the fixture's
+        above = {g: [right for s, right, group in rows if s >= candidate and group == g] for g in MAX_FALSE_ABSTENTION}
+        if all(sum(flags) >= ANSWER_PRECISION * len(flags) for flags in above.values()):
             answer_at = candidate
             break
     return threshold, answer_at
@@ -262,7 +261,7 @@ def report(
         "that keeps false abstention within "
         + ", ".join(f"{v:.3f} on {k}" for k, v in MAX_FALSE_ABSTENTION.items())
         + "; from `answer_at` up at least",
-        f"{ANSWER_PRECISION:.0%} of the answers hold the expected answer in a quote (answerable sets weighed alike);",
+        f"{ANSWER_PRECISION:.0%} of the answers hold the expected answer in a quote, on every answerable set;",
         "in between it answers and says it is unsure.",
         "",
         "## Candidates (share of each set abstained, thresholds fitted per candidate)",
