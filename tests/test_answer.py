@@ -55,9 +55,9 @@ def test_off_topic_questions_are_abstained(engine, question: str) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "Giá vàng hôm nay bao nhiêu?",
-        "How many tanks took part in the military parade in Beijing?",
-        "Сколько стоит билет на поезд из Москвы в Пхеньян?",
+        "Сколько лет Ким Чен Ыну?",
+        "Lukashenko sinh năm nào?",
+        "How much did it cost to build the Vostochny space centre?",
     ],
 )
 def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, question: str) -> None:
@@ -66,14 +66,21 @@ def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, q
 
 
 @pytest.mark.parametrize(
-    "question", ["What is the population of Pyongyang?", "Какво е населението на Пхенян?", "Сколько лет Ким Чен Ыну?"]
+    "question",
+    [
+        "What is the population of Pyongyang?",
+        "Какво е населението на Пхенян?",
+        "Giá vàng hôm nay bao nhiêu?",
+        "How many tanks took part in the military parade in Beijing?",
+        "Сколько стоит билет на поезд из Москвы в Пхеньян?",
+    ],
 )
 def test_weakly_covered_near_topic_questions_are_never_answered_confidently(engine, question: str) -> None:
     assert engine.ask(question).confidence in ("unsure", "none")
 
 
 def test_a_clear_answer_is_marked_as_one(engine) -> None:
-    answer = engine.ask("When did Shoigu visit Pyongyang?")
+    answer = engine.ask("What did Shoigu hand over to Kim Jong Un from Putin?")
     assert answer.confidence == "answer"
 
 
