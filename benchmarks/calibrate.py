@@ -42,7 +42,7 @@ _NOT_SEARCH = {"answer.py", "evaluation.py", "generation.py", "llm.py", "prompts
 ALL_SETS = ("fixture", "XQuAD dev en", "XQuAD dev ru", "XQuAD en → seed index", "XQuAD ru → seed index",
             "fixture → XQuAD index")
 # What the fit must keep: false abstention on answerable questions at most this, per set.
-MAX_FALSE_ABSTENTION = {"fixture": 0.04, "XQuAD dev en": 0.025, "XQuAD dev ru": 0.025}
+MAX_FALSE_ABSTENTION = {"fixture": 0.04, "XQuAD dev en": 0.03, "XQuAD dev ru": 0.03}
 # The "answer" tier: at least this share of a set's confidently answered, answerable questions must have
 # the expected answer in a quote; below that evidence newsqa says it is unsure.
 ANSWER_PRECISION = 0.85
@@ -50,6 +50,9 @@ ANSWER_PRECISION = 0.85
 # the near-topic feature is tried; 0 is the landed rule itself. The candidate that abstains on most of the
 # unanswerable sets at the same false abstention is kept.
 RULE_NEAR_TOPIC_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
+# ...and the rule with weight 0.2 plus the share of the question's names, places, numbers and dates the
+# passages hold in any script (a question about other things names things the corpus does not hold).
+RULE_TERMS_WEIGHTS = (0.05, 0.1)
 
 
 def xquad_dir() -> Path:
@@ -176,7 +179,7 @@ def balanced_weights(items: list[Item]) -> np.ndarray:
 def choose_thresholds(items: list[Item], scores: np.ndarray) -> tuple[float, float]:
     """(threshold, answer_at): the highest abstention threshold keeping every answerable set's false
     abstention within MAX_FALSE_ABSTENTION, and the lowest evidence from which the answers hold the
-    expected answer in a quote ANSWER_PRECISION of the time (answerable sets weighed alike)."""
+    expected answer in a quote ANSWER_PRECISION of the time on every answerable set."""
     threshold = float("inf")
     for group, limit in MAX_FALSE_ABSTENTION.items():
         own = np.sort([s for i, s in zip(items, scores) if i.group == group and i.positive])
@@ -187,12 +190,11 @@ def choose_thresholds(items: list[Item], scores: np.ndarray) -> tuple[float, flo
         for i, s in zip(items, scores)
         if i.positive and i.group in MAX_FALSE_ABSTENTION
     ]
-    sizes = {g: sum(r[2] == g for r in rows) for g in MAX_FALSE_ABSTENTION}
     answer_at = threshold
     for candidate in sorted({s for s, _, _ in rows if s >= threshold}):
-        # each answerable set weighs the same, whatever its size
-        above = [(right, 1.0 / sizes[g]) for s, right, g in rows if s >= candidate]
-        if sum(w * right for right, w in above) >= ANSWER_PRECISION * sum(w for _, w in above):
+        # every answerable set on its own: a pooled share let XQuAD's easy questions carry the fixture's
+        above = {g: [right for s, right, group in rows if s >= candidate and group == g] for g in MAX_FALSE_ABSTENTION}
+        if all(sum(flags) >= ANSWER_PRECISION * len(flags) for flags in above.values()):
             answer_at = candidate
             break
     return threshold, answer_at
@@ -259,7 +261,7 @@ def report(
         "that keeps false abstention within "
         + ", ".join(f"{v:.3f} on {k}" for k, v in MAX_FALSE_ABSTENTION.items())
         + "; from `answer_at` up at least",
-        f"{ANSWER_PRECISION:.0%} of the answers hold the expected answer in a quote (answerable sets weighed alike);",
+        f"{ANSWER_PRECISION:.0%} of the answers hold the expected answer in a quote, on every answerable set;",
         "in between it answers and says it is unsure.",
         "",
         "## Candidates (share of each set abstained, thresholds fitted per candidate)",
@@ -305,6 +307,12 @@ def negatives_abstained(table: dict[str, dict[str, float]]) -> float:
     return float(np.mean(rows)) if rows else 0.0
 
 
+def _rule(**extra: float) -> tuple[np.ndarray, float]:
+    """The landed rule (dense + 1.5·centred + 0.1·lexical − 0.835) with extra feature weights."""
+    weights = {"dense": 1.0, "centred": 1.5, "lexical": 0.1, **extra}
+    return np.array([weights.get(n, 0.0) for n in FEATURES]), -0.835
+
+
 def main() -> None:
     """Collect the evidence, fit the model and thresholds, report, optionally store the parameters."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -320,8 +328,11 @@ def main() -> None:
     coefficients, bias = fit_logistic(x, y, balanced_weights(items))
     candidates = {"logistic model": (coefficients, bias)}
     for k in RULE_NEAR_TOPIC_WEIGHTS:
-        rule = {"dense": 1.0, "centred": 1.5, "lexical": 0.1, "words_missing_same_language": -k}
-        candidates[f"rule, near-topic weight {k}"] = (np.array([rule.get(n, 0.0) for n in FEATURES]), -0.835)
+        candidates[f"rule, near-topic weight {k}"] = _rule(words_missing_same_language=-k)
+    for k in RULE_TERMS_WEIGHTS:
+        candidates[f"rule, near-topic 0.2, bridged terms {k}"] = _rule(
+            words_missing_same_language=-0.2, terms_bridged=k
+        )
     results = {}
     for name, (weights, offset) in candidates.items():
         scores = x @ weights + offset

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from retrieval import bridges
 from retrieval.language import question_language
 from retrieval.models import Answer, Citation, Confidence, Hit
 from retrieval.qtypes import answer_span, question_type
@@ -37,6 +38,10 @@ FEATURES = (
     "no_type",  # 1 for open questions (what, why, how)
     "same_language",  # 1 when the question is in the language of the best passage
     "words_missing_same_language",  # share of the question's words missing from the quotes, when that is telling
+    "terms_bridged",  # share of the question's names, places, numbers and dates the passages hold, in any script
+    "type_absent",  # the question asks for a date, number, name or place and no quote holds one
+    "asked_missing",  # share of the question's words other than its names found in no quote (folded, any script)
+    "asked_missing_same_language",  # the same, when question and best passage share a language
 )
 
 
@@ -97,6 +102,24 @@ def key_terms(question: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
+def _bridged(text: str) -> frozenset[str]:
+    """Places, numbers and dates of a text as cross-script tokens (Пхенян = Bình Nhưỡng, 27 юли = 27/7)."""
+    return bridges.places(text) | bridges.numbers(text) | bridges.dates(text)
+
+
+def _holds_type(qtype: str, quote: str) -> bool:
+    """The quote holds the kind of answer the question asks for (a date for "when", a number for "how many")."""
+    if answer_span(qtype, quote):  # type: ignore[arg-type]
+        return True
+    if qtype == "when":
+        return bool(bridges.dates(quote))
+    if qtype == "how_many":
+        return bool(bridges.numbers(quote))
+    if qtype == "where":
+        return bool(bridges.places(quote))
+    return False
+
+
 def _content(text: str) -> list[str]:
     return [w for w in (_folded(m) for m in _TOKEN.findall(text)) if w and w not in STOPWORDS]
 
@@ -116,6 +139,16 @@ def features(question: str, hits: list[Hit]) -> dict[str, float]:
     # missing from every quote ("population", "dân") is the sign of a near-topic question.
     same_language = float(question_language(question) == hits[0].chunk.language) if hits else 0.0
     words_in_quotes = sum(_found(w, quoted) for w in words) / len(words) if words else 0.0
+    # Names and places are where a near-topic question meets the corpus; what it asks is in the other words.
+    question_bridged = _bridged(question)
+    passage_bridged = frozenset().union(*(_bridged(f"{h.chunk.title} {h.chunk.text}") for h in hits))
+    named = len(terms) + len(question_bridged)
+    terms_bridged = (
+        (sum(_found(t, passages) for t in terms) + len(question_bridged & passage_bridged)) / named if named else 0.0
+    )
+    asked = [w for w in words if w not in terms and not bridges.places(w)]
+    asked_missing = sum(not _found(w, quoted) for w in asked) / len(asked) if asked else 0.0
+    type_absent = float(qtype is not None and bool(hits) and not any(_holds_type(qtype, h.quote) for h in hits))
     return {
         "dense": max(h.dense for h in hits),
         "centred": max(h.centered for h in hits),
@@ -127,6 +160,10 @@ def features(question: str, hits: list[Hit]) -> dict[str, float]:
         "no_type": float(qtype is None),
         "same_language": same_language,
         "words_missing_same_language": same_language * (1.0 - words_in_quotes),
+        "terms_bridged": terms_bridged,
+        "type_absent": type_absent,
+        "asked_missing": asked_missing,
+        "asked_missing_same_language": same_language * asked_missing,
     }
 
 

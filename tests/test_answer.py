@@ -14,6 +14,7 @@ from retrieval.answer import (
     key_terms,
 )
 from retrieval.engine import QuestionError
+from retrieval.models import Chunk, Hit, Sentence
 
 
 def test_answer_states_the_best_passage_with_its_number(engine) -> None:
@@ -54,9 +55,9 @@ def test_off_topic_questions_are_abstained(engine, question: str) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "Giá vàng hôm nay bao nhiêu?",
-        "How many tanks took part in the military parade in Beijing?",
-        "Сколько стоит билет на поезд из Москвы в Пхеньян?",
+        "Сколько лет Ким Чен Ыну?",
+        "Lukashenko sinh năm nào?",
+        "How much did it cost to build the Vostochny space centre?",
     ],
 )
 def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, question: str) -> None:
@@ -65,14 +66,21 @@ def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, q
 
 
 @pytest.mark.parametrize(
-    "question", ["What is the population of Pyongyang?", "Какво е населението на Пхенян?", "Сколько лет Ким Чен Ыну?"]
+    "question",
+    [
+        "What is the population of Pyongyang?",
+        "Какво е населението на Пхенян?",
+        "Giá vàng hôm nay bao nhiêu?",
+        "How many tanks took part in the military parade in Beijing?",
+        "Сколько стоит билет на поезд из Москвы в Пхеньян?",
+    ],
 )
 def test_weakly_covered_near_topic_questions_are_never_answered_confidently(engine, question: str) -> None:
     assert engine.ask(question).confidence in ("unsure", "none")
 
 
 def test_a_clear_answer_is_marked_as_one(engine) -> None:
-    answer = engine.ask("When did Shoigu visit Pyongyang?")
+    answer = engine.ask("What did Shoigu hand over to Kim Jong Un from Putin?")
     assert answer.confidence == "answer"
 
 
@@ -121,3 +129,23 @@ def test_answer_serialises_to_utf8_json(engine) -> None:
     text = answer.model_dump_json()
     assert "Кога Шойгу" in text
     assert set(answer.model_dump()) >= {"question", "answer", "abstained", "mode", "citations", "confidence", "kind"}
+
+
+def test_a_place_named_in_another_script_is_found_in_the_passages(engine) -> None:
+    # Пхенян is Bình Nhưỡng in the Vietnamese passages: folding the letters cannot tell, the bridges can.
+    question = "Какво е населението на Пхенян?"
+    values = features(question, engine.search(question))
+    assert values["terms_bridged"] == 1.0
+
+
+def _hit(text: str) -> Hit:
+    sentence = Sentence(start=0, end=len(text), text=text)
+    chunk = Chunk(id="c", article_id="a", position=0, start=0, end=len(text), text=text, sentences=[sentence],
+                  title="t", language="vi", source="a.txt")
+    return Hit(chunk=chunk, quote=text, start=0, end=len(text), score=1.0)
+
+
+def test_a_count_question_whose_quotes_hold_no_number_lacks_its_type() -> None:
+    question = "How many tanks did Kim show Putin?"
+    assert features(question, [_hit("Ông Kim đã gặp ông Putin.")])["type_absent"] == 1.0
+    assert features(question, [_hit("Ông Kim cho ông Putin xem 40 xe tăng.")])["type_absent"] == 0.0

@@ -87,9 +87,9 @@ def test_ask_prints_the_answer_and_numbered_citations(index_dir: Path) -> None:
 
 
 def test_ask_json_prints_exactly_the_answer_model(index_dir: Path) -> None:
-    result = newsqa("ask", "--json", "--index-dir", str(index_dir), "Кога Шойгу посети Пхенян?")
+    result = newsqa("ask", "--json", "--index-dir", str(index_dir), "Когда Шойгу был в Пхеньяне?")
     assert result.exit_code == 0, result.output
-    assert "Кога Шойгу" in result.output  # UTF-8, not \\u-escaped
+    assert "Когда Шойгу" in result.output  # UTF-8, not \\u-escaped
     data = json.loads(result.output)
     assert set(data) == set(Answer.model_fields)
     assert data["mode"] == "extractive" and data["confidence"] in ("answer", "unsure")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
@@ -52,6 +53,8 @@ def test_quotes_never_overlap(engine) -> None:
         assert all(a[0] != b[0] or a[2] <= b[1] for a, b in itertools.pairwise(spans)), question
 
 
+@pytest.mark.xfail(strict=True, reason="with blank-line paragraphs joinable, one 3-sentence window now holds what "
+                   "were two quotes of the Shoigu chunk; pick() still allows several (tests/test_ranking.py)")
 def test_several_quotes_may_come_from_one_chunk(engine) -> None:
     hits = engine.search("When did Shoigu visit Pyongyang?", top_k=3)
     assert len({h.chunk.id for h in hits}) < len(hits)
@@ -160,3 +163,10 @@ def test_the_hybrid_retriever_serves_llama_index_the_same_chunks(engine, embedde
     expected = engine.searcher.retriever.candidates(question, embedder.get_query_embedding(question))
     assert [n.node.node_id for n in nodes] == [c.chunk.id for c in expected]
     assert [n.score for n in nodes] == [c.fused for c in expected]
+
+
+def test_the_bulgarian_date_question_quotes_the_date_first(engine) -> None:
+    # It quoted Lavrov's October trip first while the Shoigu article's paragraphs, a blank line apart,
+    # could not be joined into windows as long as those of articles spaced by single line breaks.
+    hits = engine.search("Кога Шойгу посети Пхенян?", top_k=3)
+    assert hits[0].chunk.source == "001_309902524711f206.txt" and contains_answer(hits[0].quote, "27/7")
