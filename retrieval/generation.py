@@ -48,8 +48,15 @@ _VARIANT = re.compile(
     r"|\[\s*(\d{1,2}\s*[-–]\s*\d{1,2})\s*\]"
     r"|\(\s*(?:(?:passage|doc(?:ument)?|source)s?\s*#?\s*)?(" + _NUMBERS + r")\s*\)"
     # prose, as a 1.5B model wrote it: "…on July 27th, according to passage 1."
-    r"|,?\s*\b(?:according to|as (?:stated|said|reported) in|see|per)\s+(?:the\s+)?passages?\s+#?("
+    r"|,?\s*\b(?:according to|as (?:stated|said|reported|mentioned|described) in|see|per)\s+(?:the\s+)?passages?\s+#?("
     + _NUMBERS + r")\b)",
+    re.IGNORECASE,
+)
+# A closing sentence that only names the source, as a 1.5B model wrote it: "…in Beijing. This is stated in
+# passage 2." The marker moves onto the sentence before it (→ "…in Beijing [2].").
+_ATTRIBUTION = re.compile(
+    r"([.!?。])[^\S\n]+(?:this|that|it|these|the (?:answer|information|above))\s+(?:\w+\s+){0,3}?(?:in|from|by)"
+    r"\s+(?:the\s+)?passages?\s+#?(" + _NUMBERS + r")\s*[.!?。]?",
     re.IGNORECASE,
 )
 _OPENERS = "[【("
@@ -123,6 +130,7 @@ def normalise_markers(text: str, passages: int = 99) -> str:
         marker = "[" + ", ".join(str(n) for n in values) + "]"
         return marker if match.group(0)[0] in "[【(" else " " + marker
 
+    text = _ATTRIBUTION.sub(lambda m: f" [passage {m.group(2)}]{m.group(1)}", text)
     return _VARIANT.sub(plain, text)
 
 

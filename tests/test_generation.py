@@ -191,6 +191,9 @@ MARKER_FORMS = {
 # it came, then replaced by the checked answer.
 PROSE_MARKER = ("Shoigu visited Pyongyang on July 27th, according to passage 1.",
                 "Shoigu visited Pyongyang on July 27th [1].")
+# Its other habit (benchmarks/LLM_QUALITY.md, the Diaoyutai question): a closing sentence naming the passage.
+ATTRIBUTION_SENTENCE = ("Shoigu visited Pyongyang on July 27th. This is stated in passage 1.",
+                        "Shoigu visited Pyongyang on July 27th [1].")
 
 
 def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
@@ -199,7 +202,8 @@ def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
     return generator.answer(QUESTION, 3)
 
 
-@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER], ids=[*MARKER_FORMS, "prose"])
+@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER, ATTRIBUTION_SENTENCE],
+                         ids=[*MARKER_FORMS, "prose", "attribution sentence"])
 def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
                                                          server: FakeOpenAI) -> None:
     answer = answered(generator, server, form[0])
