@@ -53,10 +53,13 @@ _VARIANT = re.compile(
     re.IGNORECASE,
 )
 # A closing sentence that only names the source, as a 1.5B model wrote it: "…in Beijing. This is stated in
-# passage 2." The marker moves onto the sentence before it (→ "…in Beijing [2].").
+# passage 2." or "This can be seen from passage 1, which states that "…"." The marker moves onto the
+# sentence before it (→ "…in Beijing [2].").
 _ATTRIBUTION = re.compile(
     r"([.!?。])[^\S\n]+(?:this|that|it|these|the (?:answer|information|above))\s+(?:\w+\s+){0,3}?(?:in|from|by)"
-    r"\s+(?:the\s+)?passages?\s+#?(" + _NUMBERS + r")\s*[.!?。]?",
+    r"\s+(?:the\s+)?passages?\s+#?(" + _NUMBERS + r")"
+    # …and the rest of that sentence when it only repeats the passage: ', which states that "…".'
+    r"(?:,?\s+(?:which|where|that)\b[^\n]*?[.!?。][\"”»']?(?=\s|$)|\s*[.!?。])?",
     re.IGNORECASE,
 )
 _OPENERS = "[【("

@@ -194,6 +194,10 @@ PROSE_MARKER = ("Shoigu visited Pyongyang on July 27th, according to passage 1."
 # Its other habit (benchmarks/LLM_QUALITY.md, the Diaoyutai question): a closing sentence naming the passage.
 ATTRIBUTION_SENTENCE = ("Shoigu visited Pyongyang on July 27th. This is stated in passage 1.",
                         "Shoigu visited Pyongyang on July 27th [1].")
+# …and, for an XQuAD question, the same sentence repeating the passage in its language.
+ATTRIBUTION_WITH_QUOTE = ('Shoigu visited Pyongyang on July 27th. This can be seen from passage 1, which states '
+                          'that "ngày 27/7 trong cuộc gặp tại Bình Nhưỡng".',
+                          "Shoigu visited Pyongyang on July 27th [1].")
 
 
 def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
@@ -202,8 +206,8 @@ def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
     return generator.answer(QUESTION, 3)
 
 
-@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER, ATTRIBUTION_SENTENCE],
-                         ids=[*MARKER_FORMS, "prose", "attribution sentence"])
+@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER, ATTRIBUTION_SENTENCE, ATTRIBUTION_WITH_QUOTE],
+                         ids=[*MARKER_FORMS, "prose", "attribution sentence", "attribution with its quote"])
 def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
                                                          server: FakeOpenAI) -> None:
     answer = answered(generator, server, form[0])
