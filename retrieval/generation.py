@@ -48,10 +48,21 @@ _VARIANT = re.compile(
     r"|\[\s*(\d{1,2}\s*[-–]\s*\d{1,2})\s*\]"
     r"|\(\s*(?:(?:passage|doc(?:ument)?|source)s?\s*#?\s*)?(" + _NUMBERS + r")\s*\)"
     # prose, as a 1.5B model wrote it: "…on July 27th, according to passage 1."
-    r"|,?\s*\b(?:according to|as (?:stated|said|reported) in|see|per)\s+(?:the\s+)?passages?\s+#?("
+    r"|,?\s*\b(?:according to|as (?:stated|said|reported|mentioned|described) in|see|per)\s+(?:the\s+)?passages?\s+#?("
     + _NUMBERS + r")\b)",
     re.IGNORECASE,
 )
+# A closing sentence that only names the source, as a 1.5B model wrote it: "…in Beijing. This is stated in
+# passage 2.", "This can be seen from passage 1, which states that "…"." or "This information is found in the
+# first passage [1] and the second passage [2]." Its numbers move onto the sentence before (→ "…in Beijing [2].").
+_ATTRIBUTION = re.compile(
+    r"([.!?。])[^\S\n]+(?:this|that|it|these|the (?:answer|information|above))\s+(?:\w+\s+){0,3}?(?:in|from|by)"
+    r"\s+(?:the\s+)?(?:\w+\s+)?passages?\b[^.!?。\n\"“”«]*"
+    # …and the rest of that sentence when it only repeats the passage: ', which states that "…".'
+    r"(?:,?\s+(?:which|where|that)\b[^\n]*?[.!?。][\"”»']?(?=\s|$)|[.!?。]|$)",
+    re.IGNORECASE,
+)
+_ATTRIBUTED = re.compile(r"passages?\s+#?(" + _NUMBERS + r")|\[\s*(\d{1,2})\s*\]", re.IGNORECASE)
 _OPENERS = "[【("
 _HELD_MAX = 24  # an opener this far from the end without its closer is plain text, not a marker
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[.,;:!?)])")
@@ -123,6 +134,12 @@ def normalise_markers(text: str, passages: int = 99) -> str:
         marker = "[" + ", ".join(str(n) for n in values) + "]"
         return marker if match.group(0)[0] in "[【(" else " " + marker
 
+    def attributed(match: re.Match[str]) -> str:
+        said = re.split(r",?\s+(?:which|where|that)\b", match.group(0)[1:], maxsplit=1)[0]
+        numbers = [n for found in _ATTRIBUTED.finditer(said) for n in re.findall(r"\d{1,2}", found.group(0))]
+        return f" [passage {', '.join(dict.fromkeys(numbers))}]{match.group(1)}" if numbers else match.group(0)
+
+    text = _ATTRIBUTION.sub(attributed, text)
     return _VARIANT.sub(plain, text)
 
 

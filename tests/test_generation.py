@@ -191,6 +191,16 @@ MARKER_FORMS = {
 # it came, then replaced by the checked answer.
 PROSE_MARKER = ("Shoigu visited Pyongyang on July 27th, according to passage 1.",
                 "Shoigu visited Pyongyang on July 27th [1].")
+# Its other habit (benchmarks/LLM_QUALITY.md, the Diaoyutai question): a closing sentence naming the passage.
+ATTRIBUTION_SENTENCE = ("Shoigu visited Pyongyang on July 27th. This is stated in passage 1.",
+                        "Shoigu visited Pyongyang on July 27th [1].")
+# …and, for an XQuAD question, the same sentence repeating the passage in its language.
+ATTRIBUTION_WITH_QUOTE = ('Shoigu visited Pyongyang on July 27th. This can be seen from passage 1, which states '
+                          'that "ngày 27/7 trong cuộc gặp tại Bình Nhưỡng".',
+                          "Shoigu visited Pyongyang on July 27th [1].")
+# …or the same sentence carrying the markers itself.
+ATTRIBUTION_WITH_MARKERS = ("Shoigu visited Pyongyang on July 27th. This information is found in the first passage [1] "
+                            "and the second passage [2].", "Shoigu visited Pyongyang on July 27th [1][2].")
 
 
 def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
@@ -199,7 +209,12 @@ def answered(generator: Generator, server: FakeOpenAI, reply: str) -> Answer:
     return generator.answer(QUESTION, 3)
 
 
-@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER], ids=[*MARKER_FORMS, "prose"])
+ATTRIBUTIONS = {"attribution sentence": ATTRIBUTION_SENTENCE, "attribution with its quote": ATTRIBUTION_WITH_QUOTE,
+                "attribution with markers": ATTRIBUTION_WITH_MARKERS}
+
+
+@pytest.mark.parametrize("form", [*MARKER_FORMS.values(), PROSE_MARKER, *ATTRIBUTIONS.values()],
+                         ids=[*MARKER_FORMS, "prose", *ATTRIBUTIONS])
 def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], generator: Generator,
                                                          server: FakeOpenAI) -> None:
     answer = answered(generator, server, form[0])
@@ -210,11 +225,14 @@ def test_markers_in_other_forms_become_checked_citations(form: tuple[str, str], 
 
 
 @pytest.mark.parametrize("form", MARKER_FORMS.values(), ids=list(MARKER_FORMS))
-async def test_markers_in_other_forms_stream_like_the_whole_reply(form: tuple[str, str], generator: Generator,
-                                                                  server: FakeOpenAI) -> None:
+async def test_markers_in_other_forms_stream_like_the_whole_reply(form: tuple[str, str], seed_index: Settings,
+                                                                  engine: Engine, server: FakeOpenAI) -> None:
     reply, shown = form
     server.script(Reply(content=reply, chunk_chars=2))
-    pieces, final = await collect(generator.astream(QUESTION, 3))
+    # Dozens of two-character pieces: a loaded CI machine needs more than the fixture's 1 s for them.
+    patient = Generator.from_settings(llm_settings(seed_index, server.base_url, llm_timeout=20.0), engine.searcher,
+                                      engine.abstain_params)
+    pieces, final = await collect(patient.astream(QUESTION, 3))
     assert "".join(pieces) == final.answer == shown
 
 
