@@ -63,7 +63,7 @@ def chunk_article(article: Article, max_chars: int = 600, max_sentences: int = 5
     for position, group in enumerate(groups):
         start, end = group[0].start, group[-1].end
         # Join the sentences, not the raw range: the range may span dropped debris lines.
-        text = _join(article.text, group)
+        text = "\n".join(_join_lines(article.text, group))
         cursor = 0
         for sentence in group:
             sentence.offset = text.index(sentence.text, cursor)
@@ -86,16 +86,14 @@ def chunk_article(article: Article, max_chars: int = 600, max_sentences: int = 5
     return chunks
 
 
-def _join(text: str, sentences: list[Sentence]) -> str:
-    """The sentences with the file's own text between them (a blank line between paragraphs stays one), so
-    a quote across a paragraph break is still a slice of the file; lines of dropped debris become one line
-    break."""
-    parts: list[str] = []
+def _join_lines(text: str, sentences: list[Sentence]) -> list[str]:
+    """Sentences of the same source line joined with their original spacing, one line per paragraph."""
+    lines: list[str] = []
     previous: Sentence | None = None
     for sentence in sentences:
-        if previous is not None:
-            gap = text[previous.end : sentence.start]
-            parts.append(gap if "\n" not in gap or not gap.strip() else "\n")
-        parts.append(sentence.text)
+        if previous is not None and "\n" not in text[previous.end : sentence.start]:
+            lines[-1] += text[previous.end : sentence.end]
+        else:
+            lines.append(sentence.text)
         previous = sentence
-    return "".join(parts)
+    return lines

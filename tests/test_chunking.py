@@ -82,21 +82,3 @@ def test_chunks_carry_the_article_metadata() -> None:
         "2025-09-03",
     )
     assert chunk.title == article.title
-
-
-def test_a_quote_may_run_across_a_blank_line_between_paragraphs() -> None:
-    # Paragraphs apart by a blank line join like those apart by one line break: a window crossing them
-    # is still a slice of the file (before, such articles could only be quoted a paragraph at a time).
-    from retrieval.ranking import windows_of
-    from retrieval.search import _quote
-
-    shoigu = next(a for a in seed_articles() if a.id == "001_309902524711f206.txt")
-    assert "\n\n" in shoigu.text
-    for chunk in chunk_article(shoigu):
-        for first, last in windows_of(chunk, 3):
-            quote, start, end = _quote(chunk, first, last)
-            assert shoigu.text[start:end] == quote
-    crossing = [
-        _quote(c, first, last)[0] for c in chunk_article(shoigu) for first, last in windows_of(c, 3) if last > first
-    ]
-    assert any("\n\n" in quote for quote in crossing)

@@ -163,10 +163,3 @@ def test_the_hybrid_retriever_serves_llama_index_the_same_chunks(engine, embedde
     expected = engine.searcher.retriever.candidates(question, embedder.get_query_embedding(question))
     assert [n.node.node_id for n in nodes] == [c.chunk.id for c in expected]
     assert [n.score for n in nodes] == [c.fused for c in expected]
-
-
-def test_the_bulgarian_date_question_quotes_the_date_first(engine) -> None:
-    # It quoted Lavrov's October trip first while the Shoigu article's paragraphs, a blank line apart,
-    # could not be joined into windows as long as those of articles spaced by single line breaks.
-    hits = engine.search("Кога Шойгу посети Пхенян?", top_k=3)
-    assert hits[0].chunk.source == "001_309902524711f206.txt" and contains_answer(hits[0].quote, "27/7")
