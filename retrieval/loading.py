@@ -50,14 +50,16 @@ class Skipped:
     reason: str
 
 
-# How a file becomes chunks. Bump it when cleaning or chunking changes what an unchanged file yields:
-# an index ingested under another revision then re-reads every article once (an upgrade re-chunks).
-PIPELINE_REVISION = b"chunks-2"  # 2: a chunk keeps the file's blank lines between paragraphs
+# How a file becomes chunks. Bump it (b"2", ...) when cleaning or chunking changes what an unchanged file
+# yields: an index ingested under another revision then re-reads every article once (an upgrade re-chunks).
+# Empty is the first revision, whose fingerprints are the plain hash of the bytes.
+PIPELINE_REVISION = b""
 
 
 def digest_bytes(data: bytes) -> str:
     """The fingerprint of a file's bytes under this pipeline revision."""
-    return hashlib.sha1(PIPELINE_REVISION + b"\0" + data).hexdigest()[:16]
+    prefix = PIPELINE_REVISION + b"\0" if PIPELINE_REVISION else b""
+    return hashlib.sha1(prefix + data).hexdigest()[:16]
 
 
 def document_id(path: Path, corpus_dir: Path) -> str:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
@@ -53,8 +52,6 @@ def test_quotes_never_overlap(engine) -> None:
         assert all(a[0] != b[0] or a[2] <= b[1] for a, b in itertools.pairwise(spans)), question
 
 
-@pytest.mark.xfail(strict=True, reason="with blank-line paragraphs joinable, one 3-sentence window now holds what "
-                   "were two quotes of the Shoigu chunk; pick() still allows several (tests/test_ranking.py)")
 def test_several_quotes_may_come_from_one_chunk(engine) -> None:
     hits = engine.search("When did Shoigu visit Pyongyang?", top_k=3)
     assert len({h.chunk.id for h in hits}) < len(hits)
