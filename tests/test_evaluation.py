@@ -108,17 +108,17 @@ def test_numbers_and_dates_in_yaml_are_read_as_text(tmp_path: Path) -> None:
 
 
 def test_seed_fixture_meets_the_quality_bar(engine) -> None:
-    """Thresholds sit a little under the figures measured when they were set (confidence branch, 2026-11-23:
-    src@3 0.875, first quote 0.646, any quote 0.750, correct abstention 0.435, false abstention 0.021, no
+    """Thresholds sit a little under the figures measured when they were set (main, 2026-11-23 evening:
+    src@3 0.896, first quote 0.667, any quote 0.792, correct abstention 0.522, false abstention 0.021, no
     unanswerable question answered without a warning)."""
     report = run_eval(load_questions(QUESTIONS), engine.ask)
     card = report.scorecard
     failures = [f"{r.id}: {r.reasons}" for r in report.results if not r.passed]
-    assert card.source_hit_at_3 >= 0.85, failures
-    assert card.answer_in_first_quote >= 0.62, failures
-    assert card.answer_in_any_quote >= 0.72, failures
-    assert card.correct_abstention is not None and card.correct_abstention >= 0.40, failures
+    assert card.source_hit_at_3 >= 0.87, failures
+    assert card.answer_in_first_quote >= 0.64, failures
+    assert card.answer_in_any_quote >= 0.76, failures
+    assert card.correct_abstention is not None and card.correct_abstention >= 0.47, failures
     assert card.false_abstention <= 0.05, failures
     assert card.tiers_unanswerable["answer"] <= 1, failures  # near-topic questions answered without a warning
-    assert card.tiers_answerable["answer"] >= 0.4 * card.answerable, failures
+    assert card.tiers_answerable["answer"] >= 0.45 * card.answerable, failures
     assert card.smalltalk >= 8 and card.smalltalk_replied == card.smalltalk and card.smalltalk_quoted == 0
