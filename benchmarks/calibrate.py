@@ -55,6 +55,16 @@ RULE_NEAR_TOPIC_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
 RULE_TERMS_WEIGHTS = (0.05, 0.1)
 
 
+# What follows this line in the report was written by hand (history, what was tried) and survives a rerun.
+BY_HAND = "<!-- written by hand below: kept when the report is regenerated -->"
+
+
+def kept_by_hand(report_file: Path) -> str:
+    """The hand-written tail of an existing report, from its marker on ("" when there is none)."""
+    old = report_file.read_text("utf-8") if report_file.exists() else ""
+    return "\n" + old[old.index(BY_HAND):] if BY_HAND in old else ""
+
+
 def xquad_dir() -> Path:
     """The shared XQuAD folder (beside the main checkout or the worktrees)."""
     for candidate in (ROOT.parent / "shared" / "xquad", ROOT.parent.parent / "shared" / "xquad"):
@@ -349,7 +359,7 @@ def main() -> None:
     cv = tiers(items, cross_validated(items, x))
 
     text = report(items, params, cv, fitted, chosen, {name: r[4] for name, r in results.items()})
-    args.out.write_text(text, "utf-8")
+    args.out.write_text(text + kept_by_hand(args.out), "utf-8")
     print(text)
     if args.write:
         PARAMS_FILE.write_text(

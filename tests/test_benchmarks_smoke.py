@@ -113,3 +113,13 @@ def test_quality_is_measured_with_the_seeds_buried_among_distractors(smoke: tupl
     assert quality["chunks"] == 1000 and quality["questions"] > 0
     # The seeds keep their file names among the distractors, so their sources can be recognised.
     assert quality["source_hit_at_3"] > 0
+
+
+def test_a_regenerated_calibration_report_keeps_what_was_written_by_hand(tmp_path: Path) -> None:
+    from benchmarks.calibrate import BY_HAND, kept_by_hand
+
+    report = tmp_path / "CALIBRATION.md"
+    report.write_text(f"# old figures\n\n{BY_HAND}\n\n## What was tried\n\nA focus cosine; not kept.\n", "utf-8")
+
+    assert kept_by_hand(report) == f"\n{BY_HAND}\n\n## What was tried\n\nA focus cosine; not kept.\n"
+    assert kept_by_hand(tmp_path / "missing.md") == ""
