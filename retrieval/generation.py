@@ -196,6 +196,16 @@ def wrong_language(text: str, language: str | None) -> str | None:
     return found
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", MARKER.sub(" ", text).casefold())
+
+
+def restates_question(body: str, question: str) -> bool:
+    """Whether a reply only asks the question back (what a 1.5B model did: "Сколько очков …? [1][2]")."""
+    said, asked = _words(body), _words(question)
+    return bool(said) and MARKER.sub("", body).rstrip().endswith("?") and set(said) <= set(asked)
+
+
 def fallback(extractive: Answer, reason: str) -> Answer:
     """The extractive answer, marked with why the generated one is not shown."""
     note = f"Generated answer unavailable ({reason}); showing the extracted passages instead."
@@ -224,6 +234,8 @@ def grounded_answer(
                 Answer(question=question, answer=abstention_text(text), abstained=True, mode="llm")
             )
         return prepared.finish(fallback(extractive, "the model's reply cited none of the passages"))
+    if restates_question(body, question):
+        return prepared.finish(fallback(extractive, "the model repeated the question instead of answering it"))
     other = wrong_language(body, prepared.language)
     if other:
         from retrieval.prompts import language_name

@@ -241,6 +241,15 @@ def test_a_year_or_a_number_in_brackets_is_not_a_citation() -> None:
     assert renumber(text, 3) == ("Signed in (2024) by (55) people and [1] [2].", [2, 1])
 
 
+def test_a_reply_that_only_repeats_the_question_falls_back(generator: Generator, engine: Engine,
+                                                           server: FakeOpenAI) -> None:
+    # Qwen2.5-Coder-1.5B answered an XQuAD question with the question itself, cited.
+    server.script(f"{QUESTION} [1][2]")
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "extractive" and answer.answer == engine.ask(QUESTION, mode="extractive").answer
+    assert answer.note is not None and "repeated the question" in answer.note
+
+
 def test_an_answer_in_another_language_than_the_question_falls_back(generator: Generator, engine: Engine,
                                                                      server: FakeOpenAI) -> None:
     server.script("Bộ trưởng Quốc phòng Nga Sergei Shoigu đã đến Bình Nhưỡng vào ngày 27/7 [1].")
