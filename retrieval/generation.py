@@ -27,6 +27,7 @@ from retrieval.models import Answer, Hit
 from retrieval.reranking import build_reranker
 from retrieval.reranking import rerank as rerank_hits
 from retrieval.settings import Settings
+from retrieval.text import words
 from retrieval.translation import Translator
 
 if TYPE_CHECKING:
@@ -187,22 +188,18 @@ _CONFUSABLE = ({"ru", "bg", "uk", "mk", "sr", "be"},)
 def wrong_language(text: str, language: str | None) -> str | None:
     """The language a generated answer is written in when it is clearly not `language` (None when
     it matches, or when the answer is too short to tell)."""
-    words = [w for w in MARKER.sub(" ", text).split() if any(c.isalpha() for c in w)]
-    if not language or len(words) < 5:
+    tokens = [w for w in MARKER.sub(" ", text).split() if any(c.isalpha() for c in w)]
+    if not language or len(tokens) < 5:
         return None
-    found = short_text_language(" ".join(words), (language,), min_probability=0.8)
+    found = short_text_language(" ".join(tokens), (language,), min_probability=0.8)
     if found in (None, language) or any({found, language} <= group for group in _CONFUSABLE):
         return None
     return found
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", MARKER.sub(" ", text).casefold())
-
-
 def restates_question(body: str, question: str) -> bool:
     """Whether a reply only asks the question back (what a 1.5B model did: "Сколько очков …? [1][2]")."""
-    said, asked = _words(body), _words(question)
+    said, asked = words(MARKER.sub(" ", body)), words(question)
     return bool(said) and MARKER.sub("", body).rstrip().endswith("?") and set(said) <= set(asked)
 
 

@@ -96,20 +96,21 @@ def _every_language() -> LanguageIdentifier:
 # 97 of its languages calls "When did Shoigu visit Pyongyang?" Bikol; a short list does far better.
 COMMON_LANGUAGES = ("en", "ru", "bg", "uk", "vi", "de", "fr", "es", "it", "pt", "nl", "pl", "cs", "ro", "el", "tr",
                     "ar", "hi", "zh", "ja", "ko", "th", "id", "sv")
-_IDENTIFIERS: dict[tuple[str, ...], object] = {}
 
 
 def short_text_language(text: str, extra: tuple[str, ...] = (), min_probability: float = 0.5) -> str | None:
     """The language of a short text (a question, a generated answer) among the common languages and
     `extra`, or None when the guess is weaker than `min_probability`."""
     languages = tuple(sorted(set(COMMON_LANGUAGES) | {code for code in extra if code and code != "und"}))
-    found = _IDENTIFIERS.get(languages)
-    if found is None:
-        found = _IDENTIFIERS[languages] = identifier(list(languages), norm_probs=True)
     if len(text.strip()) < 3:
         return None
-    code, probability = found.classify(text)  # type: ignore[attr-defined]
+    code, probability = _short_text_identifier(languages).classify(text)
     return str(code) if probability >= min_probability else None
+
+
+@lru_cache(maxsize=16)
+def _short_text_identifier(languages: tuple[str, ...]) -> LanguageIdentifier:
+    return identifier(list(languages), norm_probs=True)
 
 
 QUESTION_LANGUAGES = ("en", "vi", "bg", "ru")
