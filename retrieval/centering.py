@@ -72,7 +72,7 @@ class LanguageCentroids:
                 counts[language] = counts.get(language, 0) + len(rows)
                 samples.add(language, rows)
         centroids = {lang: (total / counts[lang]).astype(np.float32) for lang, total in sums.items()}
-        return cls(centroids, counts, revision, _references(centroids, counts, samples.take(counts)))
+        return cls(centroids, counts, revision, _references(centroids, samples.take(counts)))
 
     @property
     def languages(self) -> list[str]:
@@ -122,9 +122,7 @@ class LanguageCentroids:
             return None
 
 
-def _references(
-    centroids: dict[str, np.ndarray], counts: dict[str, int], samples: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+def _references(centroids: dict[str, np.ndarray], samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The languages' mean plus each language's shift from the chunks of other languages on its topics.
 
     Which languages those are: where its sampled chunks' NEIGHBOURS nearest chunks lie (weights by
