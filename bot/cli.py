@@ -120,11 +120,10 @@ def configured() -> Settings:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one line and exit code 1, never a traceback."""
+    from retrieval.answer import FixtureError
+    from retrieval.corpus import CorpusError, IngestLockError
     from retrieval.engine import QuestionError
-    from retrieval.evaluation import FixtureError
-    from retrieval.loading import CorpusError
-    from retrieval.locking import IngestLockError
-    from retrieval.store import StoreError
+    from retrieval.index import StoreError
 
     try:
         yield
@@ -136,9 +135,9 @@ def user_errors() -> Iterator[None]:
 
 def open_engine(settings: Settings) -> Engine:
     """Open the index once for the whole command; while an ingest rebuilds it, say so."""
+    from retrieval.corpus import ingest_running
     from retrieval.engine import Engine
-    from retrieval.locking import ingest_running
-    from retrieval.store import StoreError
+    from retrieval.index import StoreError
 
     def rebuilding(holder: object) -> StoreError:
         return StoreError(
@@ -164,7 +163,7 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
     message catalogue in the question's language (by the answer's kind and confidence)."""
     from bot import formatting as fmt
     from bot.i18n import choose, translations
-    from retrieval.language import guess_question_language
+    from retrieval.question import guess_question_language
 
     tr = translations(choose(answer.language, guess_question_language(answer.question)))
     if answer.read_as and answer.read_as != answer.question:
@@ -205,8 +204,8 @@ def ingest(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from retrieval.embeddings import build_embedder
-    from retrieval.ingest import ingest as run_ingest
+    from retrieval.corpus import ingest as run_ingest
+    from retrieval.index import build_embedder
 
     settings = settings_with(corpus_dir=corpus, index_dir=index_dir)
     started = time.perf_counter()
@@ -271,7 +270,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
     Example: newsqa chat
     """
     from bot.conversation import as_read, remember
-    from retrieval.generation import History
+    from retrieval.generate import History
 
     settings = settings_with(index_dir=index_dir)
     with user_errors():
@@ -311,8 +310,8 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
 def chat_fault(exc: BaseException) -> str:
     """One line for a question chat could not answer; the session goes on."""
     from retrieval.engine import QuestionError
+    from retrieval.index import StoreError
     from retrieval.messages import first_line, strip_credentials
-    from retrieval.store import StoreError
 
     if isinstance(exc, (QuestionError, StoreError)):
         return f"{exc} (the conversation goes on; ask again)"
@@ -374,7 +373,7 @@ def evaluate(
     from rich.progress import Progress
     from rich.table import Table
 
-    from retrieval.evaluation import load_questions, run_eval
+    from retrieval.answer import load_questions, run_eval
 
     settings = settings_with(index_dir=index_dir)
     with user_errors():
@@ -425,7 +424,7 @@ def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
     """Say which model the scorecard measured and how many answers it actually wrote."""
     from collections import Counter
 
-    from retrieval.llm import describe_llm
+    from retrieval.generate import describe_llm
 
     generated = sum(a.mode == "llm" for a in answers)
     gated = sum(a.mode == "extractive" and a.abstained and not a.note for a in answers)

@@ -12,7 +12,7 @@ from retrieval.models import Answer
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
-    from retrieval.generation import History
+    from retrieval.generate import History
 
 THREADS_PER_CHAT = 200  # users whose threads a chat keeps; the least recently active are dropped
 EXPANDED_PER_CHAT = 500  # expanded citations remembered per chat (so a second press does not repost)
@@ -33,7 +33,7 @@ def _threads(chat_data: dict[str, Any]) -> dict[int, Thread]:
 
 def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: float | None = None) -> History:
     """The user's conversation in this chat; a new one after NEWSQA_BOT_CONVERSATION_IDLE_MINUTES of silence."""
-    from retrieval.generation import History
+    from retrieval.generate import History
 
     now = time.time() if now is None else now
     threads = _threads(chat_data)

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.i18n import DEFAULT_LANGUAGE, N_, Translations, language_name, translations
 from retrieval.models import Answer, Citation
-from retrieval.qtypes import question_type
+from retrieval.question import question_type
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the parsed text
 TITLE_CHARS = 90  # titles are often a whole first sentence; a phone line holds about this much

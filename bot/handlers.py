@@ -36,14 +36,14 @@ from bot.i18n import Translations, choose, translations
 from bot.limits import QuestionLimits
 from bot.replying import pages_keyboard, send_answer, send_html, stream_answer, topic, typing
 from retrieval.engine import QuestionError
-from retrieval.language import guess_question_language
+from retrieval.index import StoreError
 from retrieval.models import Answer
+from retrieval.question import guess_question_language
 from retrieval.settings import Settings
-from retrieval.store import StoreError
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
-    from retrieval.generation import History
+    from retrieval.generate import History
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

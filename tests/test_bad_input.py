@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from retrieval.locking import ingest_running
+from retrieval.corpus.locking import ingest_running
 from retrieval.settings import get_settings
 from tests.test_server_mode import private_server, server_settings  # noqa: F401  (a fixture, requested below)
 
@@ -286,13 +286,13 @@ def test_ingest_reset_recovers_from_a_damaged_index_and_touches_nothing_else(
 def test_an_html_article_that_fails_to_parse_is_skipped_and_the_rest_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import retrieval.loading
+    import retrieval.corpus.loading
 
     def broken_parser(data: bytes) -> str:
         # What every .html file met on a fresh install whose lxml lacked lxml_html_clean.
         raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean.\nInstall lxml[html-clean]")
 
-    monkeypatch.setattr(retrieval.loading, "html_main_text", broken_parser)
+    monkeypatch.setattr(retrieval.corpus.loading, "html_main_text", broken_parser)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(SMALL, corpus / "a.txt")
@@ -408,7 +408,7 @@ def _collections(index: Path) -> dict[str, list[tuple[Any, ...]]]:
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from retrieval.locking import ingest_lock
+    from retrieval.corpus.locking import ingest_lock
     with ingest_lock(Path(sys.argv[1]), rebuilding=True):
         print("held", flush=True)
         time.sleep(600)
@@ -450,7 +450,7 @@ def test_chat_survives_the_store_going_away_a_dead_model_and_a_bad_question(
     request: pytest.FixtureRequest, tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bot.cli
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
 
     process, port = request.getfixturevalue("private_server")
     corpus = tmp_path / "corpus"

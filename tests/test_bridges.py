@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.bridges import dates, expansion, numbers, places
+from retrieval.question.bridges import dates, expansion, numbers, places
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The user cache of data that costs more to build than to read (retrieval/cache.py)."""
+"""The user cache of data that costs more to build than to read (retrieval/index/cache.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import cache, language
+from retrieval.index import cache
+from retrieval.question import language
 
 
 def save_json(value: object, folder: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.centering import FILE_NAME, LanguageCentroids
+from retrieval.index.centering import FILE_NAME, LanguageCentroids
 
 DIM = 64
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from retrieval.chunking import chunk_article, split_sentences
-from retrieval.cleaning import clean
-from retrieval.loading import read_document
+from retrieval.corpus.chunking import chunk_article, split_sentences
+from retrieval.corpus.cleaning import clean
+from retrieval.corpus.loading import read_document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

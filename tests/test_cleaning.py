@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.cleaning import clean
-from retrieval.loading import RawDocument, read_document
+from retrieval.corpus.cleaning import clean
+from retrieval.corpus.loading import RawDocument, read_document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

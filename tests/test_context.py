@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from retrieval.context import estimate_tokens, passage_texts
 from retrieval.engine import Engine
-from retrieval.generation import Generator
+from retrieval.generate.context import estimate_tokens, passage_texts
+from retrieval.generate.generation import Generator
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_generation import QUESTION, llm_settings, source_text
 

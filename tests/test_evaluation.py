@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.evaluation import FixtureError, Question, judge, load_questions, run_eval, score
+from retrieval.answer.evaluation import FixtureError, Question, judge, load_questions, run_eval, score
 from retrieval.models import Answer, Citation
 
 QUESTIONS = Path(__file__).resolve().parent / "fixtures" / "questions.yaml"

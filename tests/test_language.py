@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrieval.language import detect_language, guess_question_language, question_language
+from retrieval.question.language import detect_language, guess_question_language, question_language
 
 
 @pytest.mark.parametrize(

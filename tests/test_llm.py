@@ -7,7 +7,7 @@ import openai
 import pytest
 from llama_index.core.llms import ChatMessage
 
-from retrieval.llm import LLMConfigError, build_llm, describe_llm, failure_reason, redact, retry_after
+from retrieval.generate.llm import LLMConfigError, build_llm, describe_llm, failure_reason, redact, retry_after
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.loading import CorpusError, RawDocument, Skipped, corpus_files, read_document
+from retrieval.corpus.loading import CorpusError, RawDocument, Skipped, corpus_files, read_document
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED = sorted(SEEDS.glob("*.txt"))[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.qtypes import answer_span, question_type
+from retrieval.question.qtypes import answer_span, question_type
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.answer.ranking import FEATURES, WEIGHTS_FILE, QuestionView, Ranker, Window, features, pick
 from retrieval.models import Chunk, Sentence
-from retrieval.ranking import FEATURES, WEIGHTS_FILE, QuestionView, Ranker, Window, features, pick
 
-SHIPPED = Path(__file__).resolve().parent.parent / "retrieval" / WEIGHTS_FILE
+SHIPPED = Path(__file__).resolve().parent.parent / "retrieval" / "answer" / WEIGHTS_FILE
 
 
 def _chunk(*sentences: str) -> Chunk:

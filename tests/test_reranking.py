@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from retrieval import prompts
 from retrieval.engine import Engine
-from retrieval.generation import Generator
-from retrieval.llm import LLMConfigError
-from retrieval.reranking import build_reranker, parse_choices
+from retrieval.generate import prompts
+from retrieval.generate.generation import Generator
+from retrieval.generate.llm import LLMConfigError
+from retrieval.generate.reranking import build_reranker, parse_choices
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, error
 from tests.test_generation import QUESTION, llm_settings
@@ -90,7 +90,7 @@ def test_the_cross_encoder_reranks_with_a_local_model(engine: Engine, tmp_path: 
                         "NEWSQA_RERANKER=cross-encoder); the factory's message for that case is tested above")
     from llama_index.core.postprocessor import SentenceTransformerRerank
 
-    from retrieval.reranking import rerank
+    from retrieval.generate.reranking import rerank
 
     model = tiny_cross_encoder(tmp_path)
     reranker = build_reranker(Settings(_env_file=None, reranker="cross-encoder", reranker_model=str(model)), 6)

@@ -11,9 +11,9 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
-from retrieval.ranking import FEATURES
-from retrieval.search import Searcher
-from retrieval.sentence_vectors import SentenceVectors
+from retrieval.answer.ranking import FEATURES
+from retrieval.answer.search import Searcher
+from retrieval.index.sentence_vectors import SentenceVectors
 from retrieval.text import contains_answer
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

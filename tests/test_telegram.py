@@ -15,8 +15,8 @@ from bot.addressing import is_allowed, without_mention
 from bot.handlers import question_problem, store_is_down
 from bot.limits import QuestionLimits
 from bot.logs import Redact
+from retrieval.index.store import StoreError
 from retrieval.settings import Settings
-from retrieval.store import StoreError
 from tests.fakes.telegram_server import (
     BOT_USER,
     FakeTelegram,

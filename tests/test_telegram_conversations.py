@@ -261,8 +261,8 @@ async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(
 ) -> None:
     from pydantic import SecretStr
 
-    from retrieval import prompts
     from retrieval.engine import Engine
+    from retrieval.generate import prompts
     from tests.fakes.openai_server import FakeOpenAI
 
     def model(request: Any) -> str:

@@ -26,9 +26,9 @@ from bot import formatting as fmt
 from bot.app import build_application, running, webhook_options
 from bot.i18n import choose, translations
 from bot.replying import stream_answer
-from retrieval.evaluation import load_questions
-from retrieval.language import guess_question_language
+from retrieval.answer.evaluation import load_questions
 from retrieval.models import Answer
+from retrieval.question.language import guess_question_language
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeTelegram, parse_html, private_chat, user, utf16_len
@@ -186,8 +186,8 @@ async def test_a_reply_telegram_answers_too_late_is_not_sent_twice(telegram: Fak
 async def test_store_outage_says_try_again_and_recovers_when_chroma_is_back(
     telegram: FakeTelegram, embedder: Any, tmp_path: Path
 ) -> None:
+    from retrieval.corpus.ingestion import ingest
     from retrieval.engine import Engine
-    from retrieval.ingest import ingest
 
     chroma = Path(sys.executable).with_name("chroma")
     port = free_port()

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from retrieval import prompts
 from retrieval.engine import Engine
-from retrieval.generation import Generator
+from retrieval.generate import prompts
+from retrieval.generate.generation import Generator
+from retrieval.generate.translation import parse_queries, target_languages
 from retrieval.settings import Settings
-from retrieval.translation import parse_queries, target_languages
 from tests.fakes.openai_server import FakeOpenAI, Reply, error
 from tests.test_generation import QUESTION, llm_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.answer import (
+from retrieval.answer.extractive import (
     FEATURES,
     NO_ANSWER,
     AbstainParams,

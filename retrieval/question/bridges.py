@@ -152,7 +152,7 @@ def _cached(kind: str, build: Callable[[], T]) -> T:
     import pycountry
 
     from retrieval import text
-    from retrieval.cache import cached, entry_name, source_digest
+    from retrieval.index import cached, entry_name, source_digest
 
     made_of = (babel.__version__, pycountry.__version__, source_digest(__file__), source_digest(text.__file__))
 

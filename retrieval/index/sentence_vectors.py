@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.embeddings import Embedder
+from retrieval.index.embeddings import Embedder
 from retrieval.models import Chunk
 
 if TYPE_CHECKING:
-    from retrieval.store import ChunkStore
+    from retrieval.index.store import ChunkStore
 
 Key = tuple[str, int]  # (chunk id, sentence index)
 

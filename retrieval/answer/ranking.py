@@ -1,12 +1,12 @@
 """The window ranker: every quotable 1–3-sentence window of the best chunks, described by features and
 scored by one linear function whose weights are learned (`python -m benchmarks.train_ranker`) and
-shipped in `retrieval/ranker.json`.
+shipped in `retrieval/answer/ranker.json`.
 
 Features come in groups (the ablation in benchmarks/CEILING.md removes one group at a time):
 cosine (the window's centred sentence cosines), chunk (its chunk's centred cosine, fused rank, bm25 and
 word overlap), shape (window length), qtype (the window holds what the question asks for and does not
 already say), overlap (idf-weighted folded words, 4-grams) and bridge (dates, places, names and numbers
-shared with the question across scripts, see `retrieval.bridges`).
+shared with the question across scripts, see `retrieval.question.bridges`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval import bridges
 from retrieval.models import Chunk
-from retrieval.qtypes import QuestionType, answer_span, question_type
+from retrieval.question import QuestionType, answer_span, bridges, question_type
 from retrieval.text import content_words, lexical_tokens
 
 GROUPS: dict[str, list[str]] = {
@@ -216,7 +215,8 @@ class Ranker:
     @classmethod
     def load(cls, path: Path | None = None) -> Ranker:
         """The shipped weights (or those at `path`); their feature names must be today's features."""
-        text = path.read_text("utf-8") if path else resources.files("retrieval").joinpath(WEIGHTS_FILE).read_text()
+        shipped = resources.files("retrieval.answer").joinpath(WEIGHTS_FILE)
+        text = path.read_text("utf-8") if path else shipped.read_text("utf-8")
         data = json.loads(text)
         by_name = dict(zip(data["features"], data["weights"]))
         missing = [f for f in FEATURES if f not in by_name]

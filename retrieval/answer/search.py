@@ -2,7 +2,7 @@
 
 Chunks are found by their fused rank; inside the best chunks every sentence is embedded on its own,
 and every run of one to three adjacent sentences is a candidate quote, scored by the learned window
-ranker (`retrieval.ranking`) from its sentences, its chunk (a short sentence, "the meeting lasted two
+ranker (`retrieval.answer.ranking`) from its sentences, its chunk (a short sentence, "the meeting lasted two
 and a half hours", does not say whose meeting: the chunk around it does) and cross-script evidence.
 The best non-overlapping windows become the quotes, several from one chunk if they rank so.
 """
@@ -15,13 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.bridges import expansion
-from retrieval.derived import Derived
-from retrieval.embeddings import Embedder
+from retrieval.answer.ranking import FEATURES, QuestionView, Ranker, Window, features, pick
+from retrieval.index import ChunkStore, Derived, Embedder, SentenceStore, SentenceVectors
 from retrieval.models import Chunk, Hit
-from retrieval.ranking import FEATURES, QuestionView, Ranker, Window, features, pick
-from retrieval.sentence_vectors import SentenceStore, SentenceVectors
-from retrieval.store import ChunkStore
+from retrieval.question import expansion
 from retrieval.text import content_words
 
 
@@ -196,7 +193,7 @@ class Searcher:
         return hits, ranked.candidates
 
     def windows(self, question: str, queries: Sequence[str] = ()) -> Ranked:
-        """Every quotable window of the best fused chunks with its feature row (see `retrieval.ranking`)."""
+        """Every quotable window of the best fused chunks with its feature row (see `retrieval.answer.ranking`)."""
         p = self.params
         extra = tuple(q for q in dict.fromkeys(queries) if q.strip() and q != question)
         query, candidates = self.candidates(question, extra)

@@ -14,8 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from retrieval import prompts
-from retrieval.llm import failure_reason
+from retrieval.generate import prompts
+from retrieval.generate.llm import failure_reason
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

@@ -392,7 +392,7 @@ class ChunkStore:
             return
         client = build_client(settings, create=True)
         address = server_address(settings) if settings.chroma_host else None
-        # <name>_sentences: the sentence vectors (retrieval/sentence_vectors.py), dropped with their chunks.
+        # <name>_sentences: the sentence vectors (retrieval/index/sentence_vectors.py), dropped with their chunks.
         for name in (settings.collection, f"{settings.collection}_articles", f"{settings.collection}_sentences"):
             try:
                 client.delete_collection(name)

@@ -12,7 +12,7 @@ registry entry. So an article with stored chunks is always in the registry, and 
 any point, then run again, redoes exactly the unfinished articles: it ends with the same index
 as an uninterrupted run. Articles the registry does not know need no clean-up (no deletes).
 
-One at a time: a run holds the index's lock file (`retrieval.locking`) from start to end, so a
+One at a time: a run holds the index's lock file (`retrieval.corpus.locking`) from start to end, so a
 second ingest into the same index stops at once and names the process that holds it.
 
 One bad file never costs the others: a file that cannot be read, decoded, parsed, cleaned or
@@ -28,11 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval import derived
-from retrieval.chunking import chunk_article
-from retrieval.cleaning import clean
-from retrieval.embeddings import Embedder, embedder_identity, embedding_dimension
-from retrieval.loading import (
+from retrieval.corpus.chunking import chunk_article
+from retrieval.corpus.cleaning import clean
+from retrieval.corpus.loading import (
     Skipped,
     corpus_files,
     decode_document,
@@ -41,12 +39,20 @@ from retrieval.loading import (
     outside_corpus,
     read_bytes,
 )
-from retrieval.locking import ingest_lock
+from retrieval.corpus.locking import ingest_lock
+from retrieval.index import (
+    ChunkStore,
+    Embedder,
+    SentenceStore,
+    check_writable,
+    derived,
+    embed_sentences,
+    embedder_identity,
+    embedding_dimension,
+)
 from retrieval.messages import first_line
 from retrieval.models import Article, Chunk
-from retrieval.sentence_vectors import SentenceStore, embed_sentences
 from retrieval.settings import Settings
-from retrieval.store import ChunkStore, check_writable
 
 log = logging.getLogger(__name__)
 

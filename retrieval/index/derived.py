@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.centering import LanguageCentroids
-from retrieval.lexical import LexicalIndex
-from retrieval.store import ChunkStore
+from retrieval.index.centering import LanguageCentroids
+from retrieval.index.lexical import LexicalIndex
+from retrieval.index.store import ChunkStore
 
 log = logging.getLogger(__name__)
 

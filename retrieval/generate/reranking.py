@@ -12,8 +12,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from retrieval import prompts
-from retrieval.llm import LLMConfigError, build_llm, failure_reason
+from retrieval.generate import prompts
+from retrieval.generate.llm import LLMConfigError, build_llm, failure_reason
 from retrieval.models import Hit
 from retrieval.settings import Settings
 

