@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from bot.formatting import NO_ANSWER, READ_AS, plain
+from bot.formatting import ABOUT, NO_ANSWER, READ_AS, plain
 from bot.i18n import translations
 from retrieval.text import contains_answer
 from tests.fakes.telegram_server import FakeTelegram, private_chat, user
@@ -42,7 +42,9 @@ SMALLTALK = ("greeting", "thanks", "farewell", "ack", "feedback")
 GREETED = {"en": "Hello", "vi": "Xin chào", "bg": "Здравейте", "ru": "Здравствуйте"}
 
 _QUOTE = re.compile(r"<blockquote[^>]*>(.*?)</blockquote>", re.S)
-_LEAD = re.compile(r"<b>([^<\[]+)</b> — ")
+# The bold answer at the head of a reply: "<b>27/7</b> — “quote”" before, "<b>27/7</b> — 27 July" or a line
+# of its own now.
+_LEAD = re.compile(r"(?:^|\n)<b>([^<\[]+)</b>(?: — |\n|$| \()")
 
 
 @dataclass
@@ -89,7 +91,7 @@ def score(turn: Turn, messages: list[str]) -> Turn:
     lead = _LEAD.search(source)
     turn.lead = html.unescape(lead.group(1)).strip() if lead else None
     turn.abstained = tr.gettext(NO_ANSWER) in turn.reply
-    read_as = tr.gettext(READ_AS).split("{")[0]
+    read_as = (tr.gettext(READ_AS).split("{")[0], tr.gettext(ABOUT).split("{")[0])
     turn.read_as = next((line for line in turn.reply.splitlines() if line.startswith(read_as)), None)
     if turn.kind in ("answer", "followup"):
         turn.first_right = bool(turn.quotes) and _matches(turn.quotes[0], turn.expect)

@@ -168,7 +168,7 @@ def warm_up(state: on.Shared) -> float:
     guess_question_language(probe)
     for language in LANGUAGES:
         translations(language)
-    from retrieval.generate import History  # noqa: F401 - conversations hold it: imported before the first question
+    from retrieval.question import History  # noqa: F401 - conversations hold it: imported before the first question
 
     if state.engine.answer_mode() == "llm":
         _ = state.engine.generator  # builds the model client; no request is made

@@ -163,17 +163,19 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
     message catalogue in the question's language (by the answer's kind and confidence)."""
     from bot import formatting as fmt
     from bot.i18n import choose, translations
-    from retrieval.question import guess_question_language
 
-    tr = translations(choose(answer.language, guess_question_language(answer.question)))
-    if answer.read_as and answer.read_as != answer.question:
-        console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
+    tr = translations(choose(answer.language))
     if answer.kind == "smalltalk":
         about = fmt.holdings(engine.sources(), engine.settings.example_questions) if engine else None
         console.print(escape(fmt.plain(fmt.render_answer(answer, tr, about))))
         return
-    style = "yellow" if answer.abstained else "bold"
-    console.print(f"[{style}]{escape(fmt.plain(fmt.answer_head(answer, tr)))}[/]")
+    if answer.read_as and answer.read_as != answer.question:
+        console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
+    elif answer.topic:
+        console.print(f"[dim]({escape(tr.gettext(fmt.ABOUT).format(topic=', '.join(answer.topic)))})[/]")
+    head = fmt.plain(fmt.answer_head(answer, tr))
+    if head:
+        console.print(f"[{'yellow' if answer.abstained else 'bold'}]{escape(head)}[/]")
     if answer.note:
         console.print(f"[dim]{escape(answer.note)}[/]")
     if answer.confidence == "unsure" and not answer.abstained:
@@ -183,11 +185,8 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
         if citation.highlight:
             quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
         published = f", {citation.published}" if citation.published else ""
-        console.print(
-            f"\n[cyan][{citation.n}][/] [bold]{escape(citation.title)}[/]"
-            f" [dim]({escape(citation.source)}{published}, score {citation.score:.3f})[/]"
-        )
-        console.print(f"    “{quote}”")
+        console.print(f"[cyan][{citation.n}][/] “{quote}”")
+        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
 
 
 @app.command()
@@ -270,7 +269,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
     Example: newsqa chat
     """
     from bot.conversation import as_read, remember
-    from retrieval.generate import History
+    from retrieval.question import History
 
     settings = settings_with(index_dir=index_dir)
     with user_errors():

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from retrieval.models import Answer
+from retrieval.models import Answer, Turn
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
-    from retrieval.generate import History
+    from retrieval.question import History
 
 THREADS_PER_CHAT = 200  # users whose threads a chat keeps; the least recently active are dropped
 EXPANDED_PER_CHAT = 500  # expanded citations remembered per chat (so a second press does not repost)
@@ -20,11 +20,21 @@ EXPANDED_PER_CHAT = 500  # expanded citations remembered per chat (so a second p
 
 @dataclass
 class Thread:
-    """One user's conversation in one chat, as plain (question, answer) turns, and when they last
+    """One user's conversation in one chat, as plain turns (dicts of `Turn`'s fields), and when they last
     asked. Plain data, so a state file outlives changes to the History class."""
 
-    turns: list[tuple[str, str]] = field(default_factory=list)
+    turns: list[dict[str, Any]] = field(default_factory=list)
     used: float = field(default_factory=time.time)
+
+
+def _turn(data: Any) -> Turn | None:
+    """A kept turn read back; a (question, answer) pair from an older state file still counts."""
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return Turn(question=str(data[0]), answer=str(data[1]))
+    try:
+        return Turn.model_validate(data)
+    except ValueError:
+        return None
 
 
 def _threads(chat_data: dict[str, Any]) -> dict[int, Thread]:
@@ -33,7 +43,7 @@ def _threads(chat_data: dict[str, Any]) -> dict[int, Thread]:
 
 def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: float | None = None) -> History:
     """The user's conversation in this chat; a new one after NEWSQA_BOT_CONVERSATION_IDLE_MINUTES of silence."""
-    from retrieval.generate import History
+    from retrieval.question import History
 
     now = time.time() if now is None else now
     threads = _threads(chat_data)
@@ -47,14 +57,15 @@ def history(chat_data: dict[str, Any], user_id: int, settings: Settings, now: fl
     while len(threads) > THREADS_PER_CHAT:
         del threads[min(threads, key=lambda uid: threads[uid].used)]
     conversation = History.from_settings(settings)
-    for turn in thread.turns:
-        conversation.turns.append(turn)
+    for data in thread.turns:
+        if (turn := _turn(data)) is not None:
+            conversation.add(turn)
     return conversation
 
 
 def save(chat_data: dict[str, Any], user_id: int, conversation: History) -> None:
     """Keep the conversation's turns as the user's thread in this chat."""
-    _threads(chat_data).setdefault(user_id, Thread()).turns = list(conversation.turns)
+    _threads(chat_data).setdefault(user_id, Thread()).turns = [turn.model_dump() for turn in conversation.turns]
 
 
 def as_read(answer: Answer, asked: str) -> Answer:
@@ -68,10 +79,9 @@ def as_read(answer: Answer, asked: str) -> Answer:
 
 
 def remember(conversation: History, answer: Answer) -> None:
-    """Add a turn, recorded as the question was understood, so the next follow-up builds on it."""
-    if answer.kind == "smalltalk":
-        return
-    conversation.add(answer.model_copy(update={"question": answer.read_as or answer.question}))
+    """Add the answer's turn (small talk too: a follow-up never leans on it), so the next question is
+    read against it."""
+    conversation.add(answer)
 
 
 def forget(chat_data: dict[str, Any], user_id: int) -> bool:

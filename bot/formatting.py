@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import DEFAULT_LANGUAGE, N_, Translations, language_name, translations
-from retrieval.models import Answer, Citation
-from retrieval.question import question_type
+from retrieval.models import Answer, Citation, SmalltalkKind
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the parsed text
 TITLE_CHARS = 90  # titles are often a whole first sentence; a phone line holds about this much
+CITED_TITLE_CHARS = 48  # under a quote, the title only says which article it is
+MORE_QUOTE_CHARS = 160  # a further quote shows its start; the whole passage is one tap away (Expand)
 ENGLISH = translations(DEFAULT_LANGUAGE)
 
 HELP = N_(
@@ -49,7 +50,7 @@ NEW_CONVERSATION = N_("Started over: your next question is read on its own, not 
 NO_ANSWER = N_("The sources don't say: none of the indexed articles answers this question.")
 UNSURE = N_("These passages may not answer the question; check them before relying on them.")
 READ_AS = N_("Read as: {question}")
-SEE_ALSO = N_("See also {citations}.")
+ABOUT = N_("About: {topic}")
 PUBLISHED = N_("(article published {date})")
 EXPAND = N_("Expand [{n}]")
 PREVIOUS_PAGE = N_("‹ Previous")
@@ -57,6 +58,16 @@ NEXT_PAGE = N_("Next ›")
 NO_SOURCES = N_("No articles are indexed yet.")
 UNDATED = N_("undated")
 DEFAULT_EXAMPLE = N_("Who met Kim?")
+SMALLTALK: dict[str, str] = {
+    "thanks": N_("You're welcome! Ask me anything else about the news I have read."),
+    "farewell": N_("Goodbye! Come back with a question about the news any time."),
+    "ack": N_("Ask me another question about the news whenever you like, for example: <i>{example}</i>"),
+    "chitchat": N_("I'm a bot that answers questions about the news articles I have read, quoting them. "
+                   "Try: <i>{example}</i>"),
+    "praise": N_("Glad it helped! Ask me anything else about the news I have read."),
+    "complaint": N_("Sorry about that. Check the quoted passages to see what the articles say, or ask again in "
+                    "other words, naming the person, place or date you mean."),
+}
 
 
 def escape(text: str) -> str:
@@ -88,14 +99,31 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:—-") + "…"
 
 
-def render_citation(citation: Citation) -> str:
-    """One numbered citation: title, source file (and date), the quoted passage as a blockquote."""
-    where = escape(citation.source) + (f" · {escape(citation.published)}" if citation.published else "")
-    return (
-        f"<b>[{citation.n}]</b> <b>{escape(shorten(citation.title))}</b>\n"
-        f"<i>{where}</i>\n"
-        f"<blockquote>{emphasise(citation.quote, citation.highlight)}</blockquote>"
-    )
+def render_citation(citation: Citation, title: bool = True, limit: int | None = None) -> str:
+    """One numbered citation: the quoted passage (its answering span bold; cut at a word after `limit`
+    characters, marked "…"), then its number, a short title (left out when the quote before is from the
+    same article) and date."""
+    label = f"[{citation.n}]"
+    if title and citation.title:
+        label += f" {escape(shorten(citation.title, CITED_TITLE_CHARS))}"
+    if citation.published:
+        label += f" · {escape(citation.published)}"
+    quote = citation.quote if limit is None else shorten(citation.quote, limit)
+    return f"<blockquote>{emphasise(quote, citation.highlight)}</blockquote>\n<i>{label}</i>"
+
+
+def render_citations(answer: Answer) -> list[str]:
+    """The quotes under an answer: the first whole, with the rendering of its answering span when it is in
+    another language; the others by their start (Expand shows them whole). An article's title is said
+    once in a row."""
+    rendered, previous = [], None
+    for citation in answer.citations:
+        first = citation.n == 1
+        rendered.append(render_citation(citation, citation.source != previous, None if first else MORE_QUOTE_CHARS))
+        if first and answer.glossed and answer.gloss:
+            rendered.append(f"<i>{escape(answer.glossed)} → {escape(answer.gloss)}</i>")
+        previous = citation.source
+    return rendered
 
 
 @dataclass(frozen=True)
@@ -120,61 +148,63 @@ def _languages(codes: Iterable[str], tr: Translations) -> str:
     return ", ".join(language_name(code, reader) for code in codes)
 
 
-def _extractive_head(answer: Answer, tr: Translations) -> str:
-    """The first quote, its answering span in front, and pointers at the other citations."""
+def _lead(answer: Answer, tr: Translations) -> str | None:
+    """The answer's first line: the span that answers in bold, its rendering in the reader's language,
+    and (for "when") the article's date, which anchors "on Wednesday"."""
     best = answer.citations[0]
-    lead = f"<b>{escape(best.highlight)}</b> — " if best.highlight else ""
-    head = f"{lead}“{escape(best.quote)}” [1]"
-    asked = answer.read_as or answer.question
-    if best.published and question_type(asked) == "when" and best.published not in (best.highlight or ""):
-        # news text says "today" or "on Wednesday": the article's date anchors it
-        head += " " + escape(tr.gettext(PUBLISHED).format(date=best.published))
-    if len(answer.citations) > 1:
-        others = ", ".join(f"[{c.n}]" for c in answer.citations[1:])
-        head += "\n" + escape(tr.gettext(SEE_ALSO).format(citations=others))
-    return head
+    line = f"<b>{escape(answer.lead)}</b>" if answer.lead else ""
+    if best.published and answer.asks == "when" and best.published not in (answer.lead or ""):
+        line += (" " if line else "") + escape(tr.gettext(PUBLISHED).format(date=best.published))
+    return line or None
 
 
 def answer_head(answer: Answer, tr: Translations = ENGLISH) -> str:
-    """The answer itself: "the sources don't say", the first quote with pointers at the others, or
-    the generated text."""
+    """The answer itself: "the sources don't say", the answering span (extractive), or the generated text."""
     if answer.abstained:
         return f"<i>{escape(tr.gettext(NO_ANSWER))}</i>"
     if answer.mode == "extractive" and answer.citations:
-        return _extractive_head(answer, tr)
+        return _lead(answer, tr) or ""
     return escape(answer.answer)
 
 
-def render_smalltalk(about: Holdings, tr: Translations = ENGLISH) -> str:
-    """The reply to a greeting or thanks: what the bot can answer, with an example question."""
+def render_smalltalk(kind: SmalltalkKind | None, about: Holdings | None, tr: Translations = ENGLISH) -> str:
+    """The reply to small talk, by its kind: a greeting (or "help") says what the bot can answer, thanks
+    and goodbyes get their own words, a verdict on an answer is acknowledged."""
+    example = escape((about.example if about else "") or tr.gettext(DEFAULT_EXAMPLE))
+    if kind in SMALLTALK:
+        return tr.gettext(SMALLTALK[kind]).format(example=example)
+    count = about.articles if about else 0
     text = tr.ngettext(
         "Hello! Ask me a question about the {count} news article I have read ({languages}), for example: "
         "<i>{example}</i>",
         "Hello! Ask me a question about the {count} news articles I have read ({languages}), for example: "
         "<i>{example}</i>",
-        about.articles,
+        count,
     )
-    example = about.example or tr.gettext(DEFAULT_EXAMPLE)
-    return text.format(count=about.articles, languages=escape(_languages(about.languages, tr)),
-                       example=escape(example))
+    languages = escape(_languages(about.languages, tr)) if about else ""
+    return text.format(count=count, languages=languages, example=example)
 
 
 def render_answer(answer: Answer, tr: Translations = ENGLISH, about: Holdings | None = None) -> str:
-    """The whole reply for an Answer, by its kind and confidence: how a follow-up was read, the answer
-    (its answering span bold) or "the sources don't say", a note, an unsure warning, the citations."""
+    """The whole reply for an Answer, short enough for one phone screen: how a follow-up was read, the
+    answering span (with its gloss) or the generated text or "the sources don't say", a note, an unsure
+    warning, and the quotes, each with its number and article."""
     if answer.kind == "smalltalk":
-        return render_smalltalk(about, tr) if about else escape(answer.answer)
+        return render_smalltalk(answer.smalltalk, about, tr)
     parts = []
     if answer.read_as and answer.read_as != answer.question:
         parts.append(f"<i>{escape(tr.gettext(READ_AS).format(question=answer.read_as))}</i>")
+    elif answer.topic:
+        parts.append(f"<i>{escape(tr.gettext(ABOUT).format(topic=', '.join(answer.topic)))}</i>")
     head = answer_head(answer, tr)
     if answer.note:
-        head += f"\n<i>{escape(answer.note)}</i>"
-    parts.append(head)
+        head += ("\n" if head else "") + f"<i>{escape(answer.note)}</i>"
+    if head:
+        parts.append(head)
     if answer.confidence == "unsure" and not answer.abstained:
         parts.append(f"⚠️ <i>{escape(tr.gettext(UNSURE))}</i>")
-    parts.extend(render_citation(c) for c in answer.citations)
-    return "\n\n".join(parts)
+    parts.extend(render_citations(answer))
+    return "\n".join(parts)
 
 
 def render_partial(text: str) -> str:

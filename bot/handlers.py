@@ -43,7 +43,7 @@ from retrieval.settings import Settings
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
-    from retrieval.generate import History
+    from retrieval.question import History
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

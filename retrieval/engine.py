@@ -17,16 +17,18 @@ from retrieval.index import (
     embedder_identity,
     embedding_dimension,
 )
-from retrieval.models import Answer, Hit
-from retrieval.question import followups, question_language, smalltalk
+from retrieval.models import Answer, Hit, Question
+from retrieval.question import analyse, smalltalk
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
-    from retrieval.generate import Generator, History
+    from retrieval.generate import Generator
+    from retrieval.question import History
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "extractive", "llm"]
+POOL = 6  # windows searched for an extractive answer of top_k (3) quotes
 
 
 class QuestionError(ValueError):
@@ -72,8 +74,16 @@ class Engine:
 
     def search(self, question: str, top_k: int | None = None) -> list[Hit]:
         """The best quoted passages for a question."""
-        hits, _ = self.searcher.search(self.check_question(question), top_k or self.settings.top_k)
+        hits, _ = self.searcher.search(analyse(self.check_question(question)), top_k or self.settings.top_k)
         return hits
+
+    def analyse(self, question: str, history: History | None = None) -> Question:
+        """The question analysed once, read against the conversation so far (QuestionError when it cannot
+        be asked); every later step takes this."""
+        analysed = analyse(question, history.thread() if history is not None else ())
+        if analysed.smalltalk is None:
+            self.check_question(question)
+        return analysed
 
     def ask(
         self,
@@ -84,31 +94,30 @@ class Engine:
     ) -> Answer:
         """Answer a question from the index with numbered citations, or abstain. `mode` llm (or auto
         with a model configured) generates the answer; `history` lets a follow-up be understood."""
+        analysed = self.analyse(question, history)
         # Small talk first: "👍" is a friendly word to answer, not a question without words to refuse.
-        if (chat := self.smalltalk(question.strip())) is not None:
-            return chat
-        question = self.check_question(question)
+        if analysed.smalltalk is not None:
+            return self.smalltalk(analysed)
+        top_k = top_k or self.settings.top_k
         if self.answer_mode(mode) == "llm":
-            answer = self.generator.answer(question, top_k or self.settings.top_k, history)
-        else:
-            reading = followups.read(question, followups.last_question(history))
-            hits, _ = self.searcher.search(reading.text, top_k or self.settings.top_k, queries=reading.queries)
-            answer = extractive_answer(reading.text, hits, self.abstain_params)
-            answer = answer.model_copy(update={"question": question, "read_as": reading.read_as})
-        answer.language = answer.language or question_language(question)
-        return answer
+            return self.generator.answer(analysed, top_k, history)
+        return self.extract(analysed, top_k)
 
-    def smalltalk(self, question: str) -> Answer | None:
-        """A greeting, thanks or chit-chat answered with what newsqa knows (no search), else None."""
-        found = smalltalk.detect(question)
-        if found is None:
-            return None
+    def extract(self, question: Question, top_k: int) -> Answer:
+        """The extractive answer to an analysed question."""
+        # A few more windows than are shown leave the answer room to prefer the reader's language or a
+        # quote not shown yet.
+        hits, _ = self.searcher.search(question, max(top_k, POOL))
+        return extractive_answer(question, hits, self.abstain_params, top_k)
+
+    def smalltalk(self, question: Question) -> Answer:
+        """The reply to a greeting, thanks, goodbye or a verdict on an answer: what newsqa knows (no search)."""
+        assert question.smalltalk is not None
         articles, languages = self.holdings()
         example = self.settings.example_questions[0] if self.settings.example_questions else ""
-        text = smalltalk.reply(found.kind, articles, languages, example)
-        language = found.language if found.language != "und" else None
-        return Answer(question=question, answer=text, abstained=False, confidence="none", kind="smalltalk",
-                      language=language)
+        text = smalltalk.reply(question.smalltalk, articles, languages, example)
+        return Answer(question=question.text, answer=text, abstained=False, confidence="none", kind="smalltalk",
+                      smalltalk=question.smalltalk, language=question.language)
 
     def holdings(self) -> tuple[int, list[str]]:
         """How many articles the index holds and their languages' English names (read once)."""
@@ -129,16 +138,17 @@ class Engine:
         history: History | None = None,
     ) -> AsyncIterator[str | Answer]:
         """Like `ask`, but yields the answer text as it arrives, then the final checked Answer."""
-        if (chat := self.smalltalk(question.strip())) is not None:
+        analysed = self.analyse(question, history)
+        if analysed.smalltalk is not None:
+            chat = self.smalltalk(analysed)
             yield chat.answer
             yield chat
             return
-        question = self.check_question(question)
         if self.answer_mode(mode) == "llm":
-            async for item in self.generator.astream(question, top_k or self.settings.top_k, history):
+            async for item in self.generator.astream(analysed, top_k or self.settings.top_k, history):
                 yield item
             return
-        answer = await asyncio.to_thread(self.ask, question, top_k, "extractive", history)
+        answer = await asyncio.to_thread(self.extract, analysed, top_k or self.settings.top_k)
         yield answer.answer
         yield answer
 

@@ -1,4 +1,5 @@
-"""Typed objects passed between the stages: Article → Chunk → Hit → Answer (with Citations)."""
+"""Typed objects passed between the stages: Article → Chunk; Question → Hit → Answer (with Citations);
+a conversation's Turns."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 Confidence = Literal["answer", "unsure", "none"]
+QuestionType = Literal["when", "how_many", "who", "where"]
+SmalltalkKind = Literal["greeting", "thanks", "farewell", "ack", "chitchat", "help", "praise", "complaint"]
 
 
 class Span(BaseModel):
@@ -58,6 +61,32 @@ class Chunk(BaseModel):
     source: str  # the article's file name
 
 
+class Question(BaseModel):
+    """A question analysed once (language, what it asks for, its names, dates, places and numbers, how it
+    leans on the previous turn) and passed to every stage, as llama-index passes a `QueryBundle`."""
+
+    text: str  # as the reader wrote it (stripped)
+    language: str  # en, vi, bg or ru: the reader's language as the question shows it
+    asks: QuestionType | None = None  # the kind of answer wanted; None for open questions (what, why, how)
+    duration: bool = False  # "how long": the number wanted is a span of time
+    terms: list[str] = Field(default_factory=list)  # its names and numbers, folded for matching
+    names: list[str] = Field(default_factory=list)  # its names as written (capitalised words, places)
+    words: list[str] = Field(default_factory=list)  # its content words, folded
+    dates: list[str] = Field(default_factory=list)  # cross-script tokens (retrieval.question.bridges)
+    places: list[str] = Field(default_factory=list)
+    numbers: list[str] = Field(default_factory=list)
+    smalltalk: SmalltalkKind | None = None  # the whole message is a greeting, thanks, goodbye, feedback...
+    topic: list[str] = Field(default_factory=list)  # names a follow-up took from the previous turn
+    search: str = ""  # the text searched: the question, with a follow-up's topic
+    queries: list[str] = Field(default_factory=list)  # further searches for the same question (translations)
+    seen: list[tuple[str, int, int]] = Field(default_factory=list)  # quotes the thread already showed
+
+    @property
+    def follows(self) -> bool:
+        """The question was read against the previous turn."""
+        return bool(self.topic)
+
+
 class Hit(BaseModel):
     """A passage found for a question: the quoted sentences inside their chunk, with scores."""
 
@@ -69,6 +98,7 @@ class Hit(BaseModel):
     dense: float = 0.0  # cosine of the question with the chunk
     centered: float = 0.0  # that cosine minus the question's mean cosine with the chunk's language
     lexical: float = 0.0  # share of the question's terms found in the chunk
+    sentence_scores: list[float] = Field(default_factory=list)  # each quoted sentence's centred cosine
 
 
 class Citation(BaseModel):
@@ -84,6 +114,7 @@ class Citation(BaseModel):
     end: int
     highlight: str | None = Field(default=None, description="the span that answers the question")
     chunk_id: str = ""
+    language: str | None = None  # the quote's language
 
 
 class Answer(BaseModel):
@@ -101,10 +132,31 @@ class Answer(BaseModel):
     )
     kind: Literal["answer", "smalltalk"] = "answer"  # smalltalk: a greeting or thanks, answered without sources
     language: str | None = None  # the question's language (ISO 639-1) when it can be told
-    read_as: str | None = None  # the standalone question that was searched, when a follow-up was rewritten
+    read_as: str | None = None  # the standalone question that was searched, when a model rewrote a follow-up
+    topic: list[str] = Field(default_factory=list)  # what a follow-up was read as being about (no model)
+    asks: QuestionType | None = None  # the kind of answer the question wanted
+    smalltalk: SmalltalkKind | None = None  # for kind smalltalk: which
+    lead: str | None = Field(default=None, description="the span of quote [1] that answers, shown first")
+    glossed: str | None = Field(default=None, description="quote [1]'s span of the asked kind, in another language")
+    gloss: str | None = Field(default=None, description="that span rendered in the reader's language")
 
     @model_validator(mode="after")
     def _abstained_means_none(self) -> Answer:
         if self.abstained and self.confidence != "none":
             self.confidence = "none"
         return self
+
+
+class Turn(BaseModel):
+    """One exchange of a conversation, as the next question needs it: what was asked and understood,
+    what was answered, and which quotes were shown."""
+
+    question: str  # as asked
+    standalone: str | None = None  # as a model rewrote it, when it did
+    topic: list[str] = Field(default_factory=list)  # the names it was about (its own, or taken from before)
+    answer: str = ""  # the answer's text, short (a model reads it to resolve "that" or "he")
+    lead: str | None = None
+    asks: QuestionType | None = None
+    abstained: bool = False
+    smalltalk: bool = False
+    shown: list[tuple[str, int, int]] = Field(default_factory=list)  # (source, start, end) of each quote

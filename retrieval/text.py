@@ -6,6 +6,7 @@ and character n-grams let inflected or respelled forms overlap (Курска ~ K
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -74,3 +75,9 @@ def contains_answer(haystack: str, needle: str) -> bool:
     """True when `needle` appears in `haystack`, compared by `normalize_for_match`."""
     wanted = normalize_for_match(needle)
     return bool(wanted) and f" {wanted} " in f" {normalize_for_match(haystack)} "
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately high token estimate (3 characters a token): tiktoken's vocabularies would
+    need a download, and Vietnamese or Cyrillic text takes more tokens per character than English."""
+    return math.ceil(len(text) / 3)

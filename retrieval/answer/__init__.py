@@ -6,7 +6,7 @@ from retrieval.rooms import exports
 _NAMES = {
     "Searcher": "search",
     "SearchParams": "search",
-    "AbstainParams": "extractive",
+    "AbstainParams": "confidence",
     "NO_ANSWER": "extractive",
     "build_citations": "extractive",
     "extractive_answer": "extractive",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.models import Chunk
-from retrieval.question import QuestionType, answer_span, bridges, question_type
+from retrieval.models import Chunk, Question
+from retrieval.question import QuestionType, analyse, answer_span, bridges
 from retrieval.text import content_words, lexical_tokens
 
 GROUPS: dict[str, list[str]] = {
@@ -83,9 +83,11 @@ class QuestionView:
     numbers: frozenset[str]
 
     @classmethod
-    def of(cls, question: str, queries: tuple[str, ...] = ()) -> QuestionView:
-        """Read the question (and its translations, whose words and names count as the question's)."""
-        texts = [question, *queries]
+    def of(cls, question: Question | str, queries: tuple[str, ...] = ()) -> QuestionView:
+        """The analysed question as the features see it; its translations' (`queries`) words and names
+        count as the question's."""
+        question = question if isinstance(question, Question) else analyse(question)
+        texts = list(dict.fromkeys([question.search, *question.queries, *queries]))
         analysed = [_sentence(t) for t in texts]
         names = set()
         for text in texts:
@@ -94,7 +96,7 @@ class QuestionView:
             tokens = text.split()
             names.update(w for t in tokens[1:] if t[:1].isupper() and not bridges.places(t) for w in content_words(t))
         return cls(
-            qtype=question_type(question),
+            qtype=question.asks,
             words=frozenset().union(*(a.words for a in analysed)),
             grams=frozenset().union(*(a.grams for a in analysed)),
             names=frozenset(names),

@@ -17,8 +17,8 @@ import numpy as np
 
 from retrieval.answer.ranking import FEATURES, QuestionView, Ranker, Window, features, pick
 from retrieval.index import ChunkStore, Derived, Embedder, SentenceStore, SentenceVectors
-from retrieval.models import Chunk, Hit
-from retrieval.question import expansion
+from retrieval.models import Chunk, Hit, Question
+from retrieval.question import analyse, expansion
 from retrieval.text import content_words
 
 
@@ -162,15 +162,19 @@ class Searcher:
             candidates = sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
         return np.asarray(embedding, dtype=np.float32), candidates
 
-    def search(self, question: str, top_k: int = 3, queries: Sequence[str] = ()) -> tuple[list[Hit], list[Candidate]]:
+    def search(
+        self, question: Question | str, top_k: int = 3, queries: Sequence[str] = ()
+    ) -> tuple[list[Hit], list[Candidate]]:
         """The best `top_k` non-overlapping quotes (several may come from one chunk) and the fused chunk
         candidates behind them. `queries` are extra search strings for the same question (translations,
-        keywords): they widen the candidates and a sentence's cosine is its best over all of them."""
+        keywords): they widen the candidates and a sentence's cosine is its best over all of them. Raw text
+        is analysed first (the product passes the Question it analysed once)."""
+        question = question if isinstance(question, Question) else analyse(question)
         ranked = self.windows(question, queries)
         if not ranked.windows:
             return [], ranked.candidates
         scores = self.ranker.score(ranked.rows)
-        q_words = set(content_words(question))
+        q_words = set(content_words(question.search))
         hits = []
         for i in pick(ranked.windows, scores, top_k):
             window = ranked.windows[i]
@@ -188,15 +192,18 @@ class Searcher:
                     dense=candidate.dense,
                     centered=candidate.centered,
                     lexical=len(q_words & chunk_words) / max(len(q_words), 1),
+                    sentence_scores=candidate.sentence_scores[window.first : window.last + 1],
                 )
             )
         return hits, ranked.candidates
 
-    def windows(self, question: str, queries: Sequence[str] = ()) -> Ranked:
+    def windows(self, question: Question | str, queries: Sequence[str] = ()) -> Ranked:
         """Every quotable window of the best fused chunks with its feature row (see `retrieval.answer.ranking`)."""
         p = self.params
-        extra = tuple(q for q in dict.fromkeys(queries) if q.strip() and q != question)
-        query, candidates = self.candidates(question, extra)
+        question = question if isinstance(question, Question) else analyse(question)
+        text = question.search
+        extra = tuple(q for q in dict.fromkeys([*question.queries, *queries]) if q.strip() and q != text)
+        query, candidates = self.candidates(text, extra)
         read = candidates[: p.chunks_to_read]
         if not read:
             return Ranked(candidates, [], np.zeros((0, len(FEATURES))))

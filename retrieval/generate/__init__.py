@@ -5,7 +5,6 @@ from retrieval.rooms import exports
 
 _NAMES = {
     "Generator": "generation",
-    "History": "generation",
     "describe_llm": "llm",
 }
 __all__ = sorted(_NAMES)

@@ -7,15 +7,8 @@ it ("the meeting lasted two hours" needs the sentence saying whose meeting).
 
 from __future__ import annotations
 
-import math
-
 from retrieval.models import Chunk, Hit
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately high token estimate (3 characters a token): tiktoken's vocabularies would
-    need a download, and Vietnamese or Cyrillic text takes more tokens per character than English."""
-    return math.ceil(len(text) / 3)
+from retrieval.text import estimate_tokens
 
 
 def _window(hit: Hit) -> tuple[int, int]:

@@ -13,28 +13,30 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from retrieval.answer import NO_ANSWER, AbstainParams, build_citations, extractive_answer
 from retrieval.generate import prompts
-from retrieval.generate.context import estimate_tokens, passage_texts
+from retrieval.generate.context import passage_texts
 from retrieval.generate.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
 from retrieval.generate.reranking import build_reranker
 from retrieval.generate.reranking import rerank as rerank_hits
 from retrieval.generate.translation import Translator
-from retrieval.models import Answer, Hit
-from retrieval.question import short_text_language
+from retrieval.models import Answer, Hit, Question
+from retrieval.question import analyse, short_text_language
 from retrieval.settings import Settings
 from retrieval.text import words
+
+POOL = 6  # windows searched for the extractive answer that gates and backs up the generated one
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM, ChatMessage
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
     from retrieval.answer import Searcher
+    from retrieval.question import History
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +241,7 @@ def grounded_answer(
 
         wanted = language_name(prepared.language or "")
         return prepared.finish(fallback(extractive, f"the model answered in {language_name(other)}, not {wanted}"))
-    numbered = build_citations(question, hits)
+    numbered = build_citations(prepared.analysed, hits)
     citations = [numbered[old - 1].model_copy(update={"n": new}) for new, old in enumerate(order, start=1)]
     confidence = extractive.confidence if extractive.confidence != "none" else "answer"
     answer = Answer(question=question, answer=body, abstained=False, mode="llm", citations=citations,
@@ -247,58 +249,12 @@ def grounded_answer(
     return prepared.finish(answer)
 
 
-# --- conversation history ----------------------------------------------------------------------
-
-
-@dataclass
-class History:
-    """The recent turns of one conversation, bounded by turns and by estimated tokens."""
-
-    max_turns: int = 4
-    max_tokens: int = 800
-    answer_chars: int = 400  # an answer is kept this long: enough to resolve "that" or "he"
-    turns: deque[tuple[str, str]] = field(default_factory=deque)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> History:
-        """Bounds from NEWSQA_LLM_HISTORY_TURNS and NEWSQA_LLM_HISTORY_TOKENS."""
-        return cls(max_turns=settings.llm_history_turns, max_tokens=settings.llm_history_tokens)
-
-    def add(self, answer: Answer) -> None:
-        """Remember a question (as understood) and its answer, markers stripped."""
-        said = tidy(MARKER.sub("", answer.answer))
-        if len(said) > self.answer_chars:
-            said = said[: self.answer_chars].rsplit(" ", 1)[0] + " …"
-        self.turns.append((answer.question, said))
-        while len(self.turns) > self.max_turns:
-            self.turns.popleft()
-
-    def recent(self) -> list[tuple[str, str]]:
-        """The newest turns that fit the token budget, oldest first."""
-        kept: list[tuple[str, str]] = []
-        budget = self.max_tokens
-        for asked, answered in reversed(self.turns):
-            cost = estimate_tokens(asked) + estimate_tokens(answered)
-            if cost > budget:
-                break
-            kept.append((asked, answered))
-            budget -= cost
-        return kept[::-1]
-
-    def clear(self) -> None:
-        """Forget the conversation."""
-        self.turns.clear()
-
-
-# --- the generator -----------------------------------------------------------------------------
-
-
 @dataclass
 class Prepared:
     """A question ready for the model: as understood, its passages (and the text shown for each),
     the extractive answer, and what fell short on the way."""
 
-    question: str
+    analysed: Question
     hits: list[Hit]
     extractive: Answer
     failure: str | None = None  # why the model already failed (skip asking it again)
@@ -312,7 +268,13 @@ class Prepared:
         speaks to the same reader as a generated answer)."""
         note = " ".join([answer.note or "", *(n[0].upper() + n[1:] + "." for n in self.notes)]).strip() or None
         language = answer.language or self.language
-        return answer.model_copy(update={"read_as": self.read_as, "language": language, "note": note})
+        return answer.model_copy(update={"read_as": self.read_as, "language": language, "note": note,
+                                         "asks": self.analysed.asks})
+
+    @property
+    def question(self) -> str:
+        """The question as understood (a follow-up as the model rewrote it)."""
+        return self.analysed.text
 
 
 class Generator:
@@ -432,38 +394,41 @@ class Generator:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def condense(self, question: str, history: History | None) -> tuple[str, str | None]:
+    def condense(self, question: Question, history: History | None) -> tuple[Question, str | None]:
         """A standalone version of a follow-up, read against the recent turns (and a failure reason)."""
         turns = history.recent() if history else []
         if not turns or self.llm is None:
             return question, None
         try:
-            reply, _ = self._chat(prompts.condense_messages(turns, question))
+            reply, _ = self._chat(prompts.condense_messages(turns, question.text))
         except Exception as exc:
             return question, self._failed("condensing the follow-up", exc)
         lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
         standalone = _LIST_PREFIX.sub("", lines[0]).strip().strip('"“”«»') if lines else ""
-        if not standalone or len(standalone) > self.settings.max_question_chars:
+        if not standalone or len(standalone) > self.settings.max_question_chars or standalone == question.text:
             return question, None
-        return standalone, None
+        # The rewrite stands alone; the reader, and the quotes the thread already showed, are the same.
+        rewritten = analyse(standalone).model_copy(update={"language": question.language, "seen": question.seen})
+        return rewritten, None
 
     def pool(self, top_k: int) -> int:
         """How many windows the search returns: enough for the reranker to choose from."""
         return max(top_k, self.settings.rerank_candidates if self.reranker else top_k)
 
-    def passages(self, question: str, top_k: int, language: str | None,
+    def passages(self, question: Question | str, top_k: int, language: str | None,
                  translate: bool = True, rerank: bool = True) -> tuple[list[Hit], list[str]]:
         """The windows the model is shown (searched with the question's translations, reranked),
         and notes on any step that failed."""
+        question = question if isinstance(question, Question) else analyse(question)
         notes: list[str] = []
         queries: list[str] = []
         if translate and self.translator is not None:
-            queries, why = self.translator.translate(question, language)
+            queries, why = self.translator.translate(question.search, language)
             if why:
                 notes.append(f"searched the question as written (translating it failed: {why})")
         hits, _ = self.searcher.search(question, self.pool(top_k), queries=queries)
         if rerank and self.reranker is not None:
-            ordered, why = rerank_hits(self.reranker, question, hits[: self.settings.rerank_candidates])
+            ordered, why = rerank_hits(self.reranker, question.search, hits[: self.settings.rerank_candidates])
             hits = ordered + hits[len(ordered):]
             if why:
                 notes.append(f"passages kept in search order (reranking failed: {why})")
@@ -471,14 +436,16 @@ class Generator:
             notes.append(f"passages kept in search order ({self.rerank_unavailable})")
         return hits[:top_k], notes
 
-    def prepare(self, question: str, top_k: int, history: History | None = None) -> Prepared:
+    def prepare(self, question: Question | str, top_k: int, history: History | None = None) -> Prepared:
         """Condense a follow-up, search as written for the extractive answer that gates and backs up
         the generated one, then (when it does not abstain) translate, search again and rerank."""
+        question = question if isinstance(question, Question) else analyse(question)
         standalone, failure = self.condense(question, history)
-        read_as = standalone if standalone != question else None
-        found, _ = self.searcher.search(standalone, top_k)
-        extractive = extractive_answer(standalone, found, self.abstain_params)
-        language = extractive.language or short_text_language(standalone, tuple(self.languages()))
+        read_as = standalone.text if standalone is not question else None
+        found, _ = self.searcher.search(standalone, max(top_k, POOL))
+        extractive = extractive_answer(standalone, found, self.abstain_params, top_k)
+        found = found[:top_k]
+        language = standalone.language or short_text_language(standalone.text, tuple(self.languages()))
         prepared = Prepared(standalone, found, extractive, failure, read_as=read_as, language=language)
         if self.llm is None or failure is not None or extractive.abstained:
             return prepared
@@ -501,7 +468,7 @@ class Generator:
         """The answer request for a prepared question."""
         return prompts.answer_messages(prepared.question, prepared.hits, prepared.texts, prepared.language)
 
-    def answer(self, question: str, top_k: int, history: History | None = None) -> Answer:
+    def answer(self, question: Question | str, top_k: int, history: History | None = None) -> Answer:
         """A generated, cited answer (one request), or the extractive answer with a note."""
         prepared = self.prepare(question, top_k, history)
         return self.answer_prepared(prepared)
@@ -518,7 +485,7 @@ class Generator:
         return grounded_answer(prepared, reply, cut_off)
 
     async def astream(
-        self, question: str, top_k: int, history: History | None = None
+        self, question: Question | str, top_k: int, history: History | None = None
     ) -> AsyncIterator[str | Answer]:
         """Yield the answer text as it arrives (markers already renumbered), then the final, checked
         Answer, which replaces the streamed text (it may be the extractive fallback)."""

@@ -15,6 +15,14 @@ _NAMES = {
     "expansion": "bridges",
     "followups": "followups",
     "smalltalk": "smalltalk",
+    "analyse": "analysis",
+    "History": "history",
+    "turn_of": "history",
+    "content": "terms",
+    "folded": "terms",
+    "key_terms": "terms",
+    "same_name": "terms",
+    "found_in": "terms",
 }
 __all__ = sorted(_NAMES)
 __getattr__ = exports(__name__, _NAMES)

@@ -211,8 +211,8 @@ def places(text: str) -> frozenset[str]:
         for n in range(min(longest, len(folded) - i), 0, -1):
             key = tuple(folded[i : i + n])
             ids = gazetteer.get(key)
-            if ids is None and n == 1 and len(key[0]) >= 6:
-                ids = gazetteer.get((key[0][:-1],)) or gazetteer.get((key[0][:-2],))
+            if ids is None and n == 1 and len(key[0]) >= 5:  # Россию, Китае: a case ending on a short name
+                ids = gazetteer.get((key[0][:-1],)) or (len(key[0]) >= 6 and gazetteer.get((key[0][:-2],))) or None
             if ids:
                 found.update(ids)
                 i += n

@@ -1,19 +1,18 @@
 """Follow-up questions without a model: does a question lean on the previous one ("and who did he meet
-there?", "what about Kim?", "when was that?"), and if so, what to search for instead.
+there?", "what about Kim?", "when was that?"), and if so, which of that turn's names it is about.
 
-A follow-up is searched as itself plus the previous question's content words ("who did he meet there?
-(Shoigu visit Pyongyang)"), with the previous question as an extra query so its passages stay in
-reach. The rules are deliberately plain: connectives that open a follow-up, pronouns and place words
-that point back, and very short questions, in the four languages newsqa is asked in.
+A follow-up is searched as itself plus those names ("who did he meet there?" about Shoigu, Pyongyang),
+and shown to the reader as what it was read as being about. The rules are deliberately plain:
+connectives that open a follow-up, pronouns and place words that point back, and very short questions,
+in the four languages newsqa is asked in.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
 
-from retrieval.text import STOPWORDS, fold_word
+from retrieval.models import Turn
+from retrieval.question.terms import same_name
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 
@@ -40,16 +39,6 @@ _ANAPHOR_PHRASES = ("ông ấy", "bà ấy", "anh ấy", "chị ấy", "cô ấy
 SHORT_WORDS = 3  # a question of at most this many words, none of them a name, needs context
 
 
-@dataclass(frozen=True)
-class Reading:
-    """How a question is searched: the text the quotes are ranked for, extra queries whose passages
-    are fused in, and `read_as` when a follow-up was read against the previous question."""
-
-    text: str
-    queries: tuple[str, ...] = ()
-    read_as: str | None = None
-
-
 def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
@@ -57,6 +46,11 @@ def _words(text: str) -> list[str]:
 def _has_name(words: list[str]) -> bool:
     """A capitalised word after the first (the first is capitalised whatever it is), or a number."""
     return any(w[:1].isupper() for w in words[1:]) or any(ch.isdigit() for w in words for ch in w)
+
+
+def _points_back(question: str, words: list[str]) -> bool:
+    lowered = question.casefold()
+    return any(w.casefold() in _ANAPHORS for w in words) or any(p in lowered for p in _ANAPHOR_PHRASES)
 
 
 def leans_on_previous(question: str) -> bool:
@@ -67,43 +61,28 @@ def leans_on_previous(question: str) -> bool:
         return False
     if _OPENERS.match(question):
         return True
-    lowered = question.casefold()
-    points_back = any(w.casefold() in _ANAPHORS for w in words) or any(p in lowered for p in _ANAPHOR_PHRASES)
-    return (points_back or len(words) <= SHORT_WORDS) and not _has_name(words)
+    return (_points_back(question, words) or len(words) <= SHORT_WORDS) and not _has_name(words)
 
 
-def context_words(previous: str, question: str) -> list[str]:
-    """The previous question's content words (as written) that the new question does not repeat."""
-    have = {fold_word(w) for w in _words(question)}
-    kept: dict[str, None] = {}
-    for word in _words(previous):
-        folded = fold_word(word)
-        if folded in STOPWORDS or folded in have or word.casefold() in _ANAPHORS:
-            continue
-        kept.setdefault(word, None)
-    return list(kept)
+def topic(question: str, own: list[str], previous: Turn | None) -> list[str]:
+    """The names a question takes from the previous turn: none when it stands alone, when there is no
+    previous turn, or when that turn was small talk or found nothing (an unrelated turn is no context).
 
-
-def read(question: str, previous: str | None) -> Reading:
-    """How to search `question` given the previous question of the conversation (None: no history)."""
-    if not previous or not leans_on_previous(question):
-        return Reading(question)
-    extra = context_words(previous, question)
-    if not extra:
-        return Reading(question)
-    read_as = f"{question.strip()} ({' '.join(extra)})"
-    return Reading(read_as, queries=(previous,), read_as=read_as)
-
-
-class Turns(Protocol):
-    """What `last_question` needs of a conversation history (retrieval.generate.generation.History has it)."""
-
-    def recent(self) -> list[tuple[str, str]]:
-        """The newest turns, oldest first, as (question, answer)."""
-        ...
-
-
-def last_question(history: Turns | None) -> str | None:
-    """The newest question of a conversation history (as it was understood), or None."""
-    turns = history.recent() if history is not None else []
-    return turns[-1][0] if turns else None
+    Only the previous turn counts (its own topic, never what it took from further back, so nothing
+    accumulates); a question with names of its own keeps them and takes only what a pronoun needs; a
+    pronoun may point at the previous question's names or at the person a "who" answer named."""
+    if previous is None or previous.smalltalk or previous.abstained:
+        return []
+    words = _words(question)
+    if not words:
+        return []
+    opens = bool(_OPENERS.match(question))
+    points_back = _points_back(question, words)
+    if own and not points_back and not (opens and len(words) <= SHORT_WORDS + 1):
+        return []
+    if not own and not (opens or points_back or len(words) <= SHORT_WORDS):
+        return []
+    candidates = list(previous.topic)
+    if previous.asks == "who" and previous.lead:
+        candidates.append(previous.lead)
+    return [name for name in dict.fromkeys(candidates) if not any(same_name(name, mine) for mine in own)]

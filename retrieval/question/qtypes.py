@@ -7,9 +7,8 @@ simple: they only mark a span to highlight and nudge sentence ranking, never dec
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-QuestionType = Literal["when", "how_many", "who", "where"]
+from retrieval.models import QuestionType
 
 # Upper-case letters of the Latin (with Vietnamese) and Cyrillic blocks: `re` has no \p{Lu},
 # and a range such as À-Ỹ also holds lower-case letters.

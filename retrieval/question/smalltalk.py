@@ -1,5 +1,6 @@
-"""Greetings, thanks and chit-chat in English, Vietnamese, Bulgarian and Russian, recognised before any
-search and answered with a short reply saying what newsqa can answer, never with a quote.
+"""Greetings, thanks, goodbyes, chit-chat and a reader's verdict on an answer ("that's wrong", "helpful!") in
+English, Vietnamese, Bulgarian and Russian, recognised before any search and each answered with its own
+short reply, never with a quote.
 
 A message is small talk only when all of it is made of such phrases (and emoji or punctuation):
 "Hello, when did Shoigu visit Pyongyang?" keeps a question after the greeting and is searched.
@@ -10,11 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
 
+from retrieval.models import SmalltalkKind as Kind
 from retrieval.text import strip_marks
-
-Kind = Literal["greeting", "thanks", "farewell", "ack", "chitchat", "help"]
 
 # The replies, in English; front ends translate them (the Telegram message catalogue). Placeholders:
 # {articles} number of indexed articles, {languages} their languages, {example} an example question.
@@ -34,6 +33,11 @@ HELP_REPLY = (
     "({languages}); I answer with numbered quotes from them, or say when they don't cover it. "
     "For example: {example}"
 )
+PRAISE_REPLY = "Glad it helped! Ask me anything else about the {articles} news articles I know ({languages})."
+COMPLAINT_REPLY = (
+    "Sorry about that. Check the numbered quotes to see what the articles say, or ask again in other words, "
+    "naming the person, place or date you mean."
+)
 REPLIES: dict[Kind, str] = {
     "greeting": GREETING_REPLY,
     "thanks": THANKS_REPLY,
@@ -41,6 +45,8 @@ REPLIES: dict[Kind, str] = {
     "ack": ACK_REPLY,
     "chitchat": CHITCHAT_REPLY,
     "help": HELP_REPLY,
+    "praise": PRAISE_REPLY,
+    "complaint": COMPLAINT_REPLY,
 }
 
 # Phrases by kind and language. Matching ignores case, diacritics and punctuation, so "xin chao",
@@ -84,6 +90,25 @@ _PHRASES: dict[Kind, dict[str, tuple[str, ...]]] = {
                "ты бот"),
         "bg": ("как си", "как сте", "какво правиш", "кой си ти", "кой си", "как се казваш", "какво ново"),
     },
+    "praise": {
+        "en": ("that's helpful", "that is helpful", "helpful", "very helpful", "that helps", "that helped",
+               "great answer", "good answer", "nice answer", "that's right", "that's correct", "correct",
+               "exactly", "that's great", "well done", "good job", "good bot", "that's useful", "useful"),
+        "vi": ("hữu ích", "rất hữu ích", "đúng rồi", "chính xác", "chuẩn", "hay lắm", "tốt lắm", "giỏi lắm"),
+        "ru": ("полезно", "очень полезно", "верно", "правильно", "точно", "именно", "то что нужно", "молодец"),
+        "bg": ("полезно", "много полезно", "вярно", "правилно", "точно така", "браво", "точно"),
+    },
+    "complaint": {
+        "en": ("that's wrong", "that is wrong", "wrong", "wrong answer", "that's not right", "not right",
+               "incorrect", "that's incorrect", "that's not true", "not true", "bad answer", "not helpful",
+               "useless", "that's not what i asked", "no that's wrong", "nope"),
+        "vi": ("không đúng", "sai", "sai rồi", "trả lời sai", "không chính xác", "không phải", "không phải vậy",
+               "vô ích", "sai bét"),
+        "ru": ("неправильно", "неверно", "не так", "ошибка", "это неправда", "неправда", "неправильный ответ",
+               "бесполезно", "не то"),
+        "bg": ("грешно", "грешка", "не е вярно", "невярно", "грешен отговор", "не е така", "не е правилно",
+               "безполезно"),
+    },
     "help": {
         "en": ("help", "what can you do", "what do you know", "how does this work", "start"),
         "vi": ("giúp", "giúp tôi", "trợ giúp", "bạn làm được gì", "bạn biết gì"),
@@ -96,7 +121,9 @@ _PHRASES: dict[Kind, dict[str, tuple[str, ...]]] = {
 _ADDRESS = frozenset(
     strip_marks(w)
     for w in ("bot", "newsqa", "there", "all", "everyone", "guys", "friend", "again", "so", "very", "much", "nhé",
-              "nha", "ạ", "bạn", "ơi", "mọi", "người", "бот", "всем", "всички", "ти", "вам", "много")
+              "nha", "ạ", "bạn", "ơi", "mọi", "người", "бот", "всем", "всички", "ти", "вам", "много", "really",
+              "quite", "rất", "this", "answer", "this answer", "ответ", "отговор", "câu", "trả", "lời", "là",
+              "е", "это", "really", "just", "oh", "ah", "ồ", "à")
 )
 # Which language wins when a phrase belongs to several ("ok", "да", "супер").
 _PREFERENCE = ("en", "vi", "ru", "bg")

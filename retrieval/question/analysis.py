@@ -1,0 +1,48 @@
+"""The question analysed once: `analyse(text, thread)` gives the `Question` every later stage reads (search,
+ranking, the extractive answer, generation and the front ends), as llama-index passes a `QueryBundle`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from retrieval.models import Question, Turn
+from retrieval.question import bridges, followups, smalltalk
+from retrieval.question.language import question_language
+from retrieval.question.qtypes import question_type
+from retrieval.question.terms import content, key_terms, names
+
+# "how long" asks for a span of time, not a count: its answer needs a unit of time.
+_DURATION = re.compile(r"\bhow long\b|bao lâu|колко (?:време|дълго|продължи)|сколько (?:времени|длил)|как долго"
+                       r"|\bпродължи\b|\bдлил", re.I)
+
+
+def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
+    """The question as every stage needs it, read against the conversation so far (oldest turn first)."""
+    text = text.strip()
+    chat = smalltalk.detect(text)
+    language = question_language(text)
+    if chat is not None:
+        return Question(text=text, language=chat.language if chat.language != "und" else language,
+                        smalltalk=chat.kind, search=text)
+    own = names(text)
+    previous = thread[-1] if thread else None
+    topic = followups.topic(text, own, previous)
+    search = " ".join([text, *topic]) if topic else text
+    seen = list(dict.fromkeys(quote for turn in thread for quote in turn.shown))
+    return Question(
+        text=text,
+        language=language,
+        asks=question_type(text),
+        duration=bool(_DURATION.search(text)),
+        terms=key_terms(search),
+        names=own,
+        words=list(dict.fromkeys(content(search))),
+        dates=sorted(bridges.dates(search)),
+        places=sorted(bridges.places(search)),
+        numbers=sorted(bridges.numbers(search)),
+        topic=topic,
+        search=search,
+        seen=seen,
+    )
