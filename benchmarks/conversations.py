@@ -96,7 +96,10 @@ def score(turn: Turn, messages: list[str]) -> Turn:
     if turn.kind in ("answer", "followup"):
         turn.first_right = bool(turn.quotes) and _matches(turn.quotes[0], turn.expect)
         turn.any_right = any(_matches(q, turn.expect) for q in turn.quotes)
-        turn.lead_wrong = turn.lead is not None and not _matches(turn.lead, turn.expect)
+        # A lead naming part of the answer ("Petersburg" for "St. Petersburg") names it.
+        turn.lead_wrong = turn.lead is not None and not (
+            _matches(turn.lead, turn.expect) or any(contains_answer(w, turn.lead) for w in turn.expect)
+        )
     elif turn.kind == "unanswerable":
         turn.lead_wrong = turn.lead is not None
     else:

@@ -19,8 +19,8 @@ from retrieval.models import Answer, Citation, SmalltalkKind
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the parsed text
 TITLE_CHARS = 90  # titles are often a whole first sentence; a phone line holds about this much
-CITED_TITLE_CHARS = 48  # under a quote, the title only says which article it is
-MORE_QUOTE_CHARS = 160  # a further quote shows its start; the whole passage is one tap away (Expand)
+CITED_TITLE_CHARS = 40  # under a quote, the title only says which article it is
+MORE_QUOTE_CHARS = 120  # a further quote shows its start; the whole passage is one tap away (Expand)
 ENGLISH = translations(DEFAULT_LANGUAGE)
 
 HELP = N_(

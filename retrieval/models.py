@@ -69,6 +69,7 @@ class Question(BaseModel):
     language: str  # en, vi, bg or ru: the reader's language as the question shows it
     asks: QuestionType | None = None  # the kind of answer wanted; None for open questions (what, why, how)
     duration: bool = False  # "how long": the number wanted is a span of time
+    # What the question itself says (a follow-up's topic is apart, in `topic` and `search`):
     terms: list[str] = Field(default_factory=list)  # its names and numbers, folded for matching
     names: list[str] = Field(default_factory=list)  # its names as written (capitalised words, places)
     words: list[str] = Field(default_factory=list)  # its content words, folded
@@ -134,6 +135,7 @@ class Answer(BaseModel):
     language: str | None = None  # the question's language (ISO 639-1) when it can be told
     read_as: str | None = None  # the standalone question that was searched, when a model rewrote a follow-up
     topic: list[str] = Field(default_factory=list)  # what a follow-up was read as being about (no model)
+    searched: str | None = None  # the text searched, when it was not the question as asked
     asks: QuestionType | None = None  # the kind of answer the question wanted
     smalltalk: SmalltalkKind | None = None  # for kind smalltalk: which
     lead: str | None = Field(default=None, description="the span of quote [1] that answers, shown first")
@@ -153,6 +155,7 @@ class Turn(BaseModel):
 
     question: str  # as asked
     standalone: str | None = None  # as a model rewrote it, when it did
+    searched: str = ""  # what was searched for it: the question with the names it took from before
     topic: list[str] = Field(default_factory=list)  # the names it was about (its own, or taken from before)
     answer: str = ""  # the answer's text, short (a model reads it to resolve "that" or "he")
     lead: str | None = None

@@ -7,7 +7,7 @@ then at most two more distinct quotes. Or an abstention when the sources do not 
 from __future__ import annotations
 
 from retrieval.answer.confidence import AbstainParams, confidence
-from retrieval.answer.lead import find, grounds, lead, names_all, rendered, same_answer, support
+from retrieval.answer.lead import find, grounds, lead, names_all, rendered, same_answer, sentences_of, support
 from retrieval.models import Answer, Citation, Hit, Question, Sentence
 from retrieval.question import analyse
 from retrieval.text import normalize_for_match
@@ -17,7 +17,8 @@ UNSURE_NOTE = "These passages may not answer the question; check them before rel
 QUOTES = 3  # the answering quote and at most two more
 # How far below the first quote's ranker score another may stand and still answer an open question in its
 # place, when the first was already shown in the conversation.
-SEEN_MARGIN = 1.0
+SEEN_MARGIN = 3.0
+SAYS = 0.6  # share of the question's words (names counting double) a sentence in the reader's language holds
 
 
 def extractive_answer(
@@ -51,8 +52,9 @@ def extractive_answer(
 
 
 def _answer(question: Question, text: str, abstained: bool = False, **fields: object) -> Answer:
+    searched = question.search if question.search != question.text else None
     return Answer(question=question.text, answer=text, abstained=abstained, language=question.language,
-                  asks=question.asks, topic=question.topic, **fields)  # type: ignore[arg-type]
+                  asks=question.asks, topic=question.topic, searched=searched, **fields)  # type: ignore[arg-type]
 
 
 def build_citations(question: Question | str, hits: list[Hit]) -> list[Citation]:
@@ -164,27 +166,40 @@ def _repeats(hit: Hit, other: Hit) -> bool:
 
 
 def _reader_language_first(question: Question, hits: list[Hit]) -> list[Hit]:
-    """When the best quote is in another language and an article in the reader's own gives the same
-    answer (one event reported in two languages), that quote comes first."""
+    """When the best quote is in another language and one in the reader's own language gives the same
+    answer (one event reported in two languages), or says most of what the question says in one sentence,
+    that quote comes first. The window ranker learned its weights on questions asked across languages
+    only (XQuAD dev): words shared with the question weigh little there, and that is all a reader's own
+    language adds."""
     best = hits[0]
     if best.chunk.language == question.language:
         return hits
     found = find(question, best)
-    if found is None:
-        return hits
     for i, hit in enumerate(hits[1:], start=1):
-        theirs = find(question, hit) if hit.chunk.language == question.language else None
-        if theirs is not None and same_answer(question, found[0].text, theirs[0].text):
+        if hit.chunk.language != question.language:
+            continue
+        theirs = find(question, hit) if found is not None else None
+        if (theirs is not None and same_answer(question, found[0].text, theirs[0].text)) or _says(question, hit):
             return [hit, *hits[:i], *hits[i + 1 :]]
     return hits
 
 
+def _says(question: Question, hit: Hit) -> bool:
+    """One sentence of the quote holds all the names the question itself gives and most of its words (a
+    follow-up's topic is context, not what the answering sentence must repeat)."""
+    return any(
+        names_all(question, hit.quote[s:e], own=True) and support(question, hit.quote[s:e]) >= SAYS
+        for s, e in sentences_of(hit)
+    )
+
+
 def _unseen_first(question: Question, hits: list[Hit]) -> list[Hit]:
-    """A quote the conversation already showed is not first again when another quote answers."""
-    if not question.seen or not _seen(question, hits[0]):
+    """For a follow-up, a quote the conversation already showed is not first again when another quote
+    answers ("and what did he see there?" is not answered by the letter quote a third time)."""
+    if not question.follows or not _seen(question, hits[0]):
         return hits
     for i, hit in enumerate(hits[1:], start=1):
-        answers = find(question, hit) is not None if question.asks else hit.score >= hits[0].score - SEEN_MARGIN
+        answers = grounds(question, hit) if question.asks else hit.score >= hits[0].score - SEEN_MARGIN
         if not _seen(question, hit) and answers:
             return [hit, *hits[:i], *hits[i + 1 :]]
     return hits

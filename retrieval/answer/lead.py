@@ -110,11 +110,14 @@ def support(question: Question, sentence: str) -> float:
     return (2 * named + said) / max(2 * (len(terms) + len(question.places)) + len(others), 1)
 
 
-def _carries_names(question: Question, sentence: str, every: bool = False, loose: bool = False) -> bool:
-    """The sentence names at least half of what the question names (`every`: all of it; `loose`: all but
-    one of two), in any script: a person by any word of their name (Ким ~ Kim Jong-un), a place by the
-    gazetteer (Пхенян ~ Bình Nhưỡng)."""
-    wanted = list(dict.fromkeys([*question.names, *question.topic]))
+def _carries_names(
+    question: Question, sentence: str, every: bool = False, loose: bool = False, own: bool = False
+) -> bool:
+    """The sentence names at least half of what the question names, a follow-up's topic included
+    (`every`: all of it; `loose`: all but one of two; `own`: only the names the question itself gives),
+    in any script: a person by any word of their name (Ким ~ Kim Jong-un), a place by the gazetteer
+    (Пхенян ~ Bình Nhưỡng)."""
+    wanted = list(dict.fromkeys([*question.names, *([] if own else question.topic)]))
     if not wanted:
         return True
     words, places = set(content(sentence)), bridges.places(sentence)
@@ -124,9 +127,9 @@ def _carries_names(question: Question, sentence: str, every: bool = False, loose
     return 2 * found >= len(wanted) - (1 if loose else 0)
 
 
-def names_all(question: Question, text: str) -> bool:
-    """The text names everything the question names, in any script."""
-    return _carries_names(question, text, every=True)
+def names_all(question: Question, text: str, own: bool = False) -> bool:
+    """The text names everything the question names (`own`: leaving a follow-up's topic aside)."""
+    return _carries_names(question, text, every=True, own=own)
 
 
 def _named(name: str, words: set[str], places: frozenset[str]) -> bool:
@@ -236,14 +239,16 @@ def _candidates(question: Question, sentence: str) -> list[Span]:
     return []
 
 
-def _distance(sentence: str, span: Span, question: Question) -> int:
-    """Words between the span and the nearest of the question's words in the sentence (far: 99)."""
+def _beside(sentence: str, span: Span, question: Question, reach: int = 5) -> int:
+    """How many of the question's words stand within `reach` words of the span (the span's own words not
+    counted): "gặp gỡ Tổng thống Putin vào ngày 15-9" puts the asked date beside the question's words."""
     asked = set(_asked_words(question))
-    positions = [start for word, start, _ in _tokens(sentence) if found_in(folded(word), asked)]
-    if not positions:
-        return 99
-    before = len(_tokens(sentence[: span.start]))
-    return min(abs(len(_tokens(sentence[:p])) - before) for p in positions)
+    tokens = _tokens(sentence)
+    inside = [i for i, (_, start, end) in enumerate(tokens) if start < span.end and end > span.start]
+    if not inside:
+        return 0
+    near = tokens[max(inside[0] - reach, 0) : inside[0]] + tokens[inside[-1] + 1 : inside[-1] + 1 + reach]
+    return len({folded(word) for word, _, _ in near if found_in(folded(word), asked)})
 
 
 def _asks_what_someone_is(question: Question) -> bool:
@@ -259,20 +264,29 @@ def find(question: Question, hit: Hit, every_name: bool = False) -> tuple[Span, 
     quote = hit.quote
     bounds = sentences_of(hit)
     scores = hit.sentence_scores if len(hit.sentence_scores) == len(bounds) else [0.0] * len(bounds)
-    # Beijing is no gazetteer city, and "the meeting lasted two hours" says whose meeting only around it:
-    # in a passage that names what the question names, any sentence may hold the span, those naming it first.
-    named_around = not every_name and _carries_names(question, f"{hit.chunk.title} {hit.chunk.text}", loose=True)
+    # Across languages Beijing is no gazetteer city, and "the meeting lasted two hours" says whose meeting
+    # only around it: in a passage naming what the question names, any sentence may hold the span.
+    named_around = (
+        not every_name
+        and hit.chunk.language != question.language
+        and _carries_names(question, f"{hit.chunk.title} {hit.chunk.text}", loose=True)
+    )
+    # In the reader's language the sentence must also say what the question asks about besides its names
+    # ("which foreign minister…" is not answered by a sentence naming only Kim and Beijing).
+    others = [w for w in question.words if w not in question.terms] if hit.chunk.language == question.language else []
     best: tuple[tuple[float, ...], Span, tuple[int, int]] | None = None
     for i, (s, e) in enumerate(bounds):
         sentence = quote[s:e]
         named = _carries_names(question, sentence, every_name)
         if not (named or named_around):
             continue
+        if others and not any(found_in(w, set(content(sentence))) for w in others):
+            continue
         weight = support(question, sentence)
         for span in _candidates(question, sentence):
             if _in_question(question, span.text):
                 continue
-            key = (float(named), weight, scores[i], -_distance(sentence, span, question), -span.start)
+            key = (float(named), _beside(sentence, span, question), scores[i], weight, -span.start)
             if best is None or key > best[0]:
                 best = (key, Span(s + span.start, s + span.end, span.text), (s, e))
     return (best[1], best[2]) if best else None

@@ -68,9 +68,11 @@ def topic(question: str, own: list[str], previous: Turn | None) -> list[str]:
     """The names a question takes from the previous turn: none when it stands alone, when there is no
     previous turn, or when that turn was small talk or found nothing (an unrelated turn is no context).
 
-    Only the previous turn counts (its own topic, never what it took from further back, so nothing
-    accumulates); a question with names of its own keeps them and takes only what a pronoun needs; a
-    pronoun may point at the previous question's names or at the person a "who" answer named."""
+    A question naming nothing ("how long did the talks last?") continues the conversation's topic. Only
+    the previous turn counts (its topic, never what it took from further back, so nothing accumulates);
+    a question with names of its own keeps them and takes only what a pronoun needs; a pronoun may point
+    at the previous question's names or at the person a "who" answer named, and so may a question of a
+    word or two ("when?")."""
     if previous is None or previous.smalltalk or previous.abstained:
         return []
     words = _words(question)
@@ -80,9 +82,7 @@ def topic(question: str, own: list[str], previous: Turn | None) -> list[str]:
     points_back = _points_back(question, words)
     if own and not points_back and not (opens and len(words) <= SHORT_WORDS + 1):
         return []
-    if not own and not (opens or points_back or len(words) <= SHORT_WORDS):
-        return []
     candidates = list(previous.topic)
-    if previous.asks == "who" and previous.lead:
-        candidates.append(previous.lead)
+    if previous.asks == "who" and previous.lead and (points_back or len(words) <= SHORT_WORDS):
+        candidates.append(previous.lead)  # "who went with him?" … "and when?": the person the answer named
     return [name for name in dict.fromkeys(candidates) if not any(same_name(name, mine) for mine in own)]

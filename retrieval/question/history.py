@@ -23,7 +23,8 @@ def turn_of(answer: Answer, answer_chars: int = 400) -> Turn:
     return Turn(
         question=answer.question,
         standalone=answer.read_as,
-        topic=list(answer.topic) or names(answer.read_as or answer.question),
+        searched=answer.searched or answer.read_as or answer.question,
+        topic=list(dict.fromkeys([*names(answer.read_as or answer.question), *answer.topic])),
         answer=said,
         lead=answer.lead,
         asks=answer.asks,

@@ -9,6 +9,13 @@ from retrieval.question import bridges
 from retrieval.text import STOPWORDS, fold_word
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# Honorifics and titles written before a name with a capital ("Ông Lukashenko", "President Putin"): not
+# part of the name, and "ông" stands in every other Vietnamese sentence.
+TITLES = frozenset(
+    fold_word(w)
+    for w in ["Ông", "Bà", "Anh", "Chị", "Cô", "Ngài", "Mr", "Mrs", "Ms", "Dr", "Sir", "President", "Minister",
+              "Господин", "Госпожа", "Г-н", "Г-жа"]
+)
 _NAME_TOKEN = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 _ALNUM = re.compile(r"[^a-z0-9]")
 
@@ -53,7 +60,7 @@ def names(text: str) -> list[str]:
 
     for i, (word, start, end) in enumerate(tokens):
         first = i == 0 and not (len(tokens) > 1 and tokens[1][0][:1].isupper())
-        if word[:1].isupper() and not first and fold_word(word) not in STOPWORDS:
+        if word[:1].isupper() and not first and fold_word(word) not in STOPWORDS | TITLES:
             run.append((word, start, end))
         else:
             close()
