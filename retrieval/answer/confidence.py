@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from retrieval.models import Confidence, Hit, Question
-from retrieval.question import analyse, answer_span, bridges, content, folded, found_in
+from retrieval.question import analyse, answer_span, bridges, content, folded, found_in, key_terms
 
 # The evidence features, in the order of AbstainParams.weights.
 FEATURES = (
@@ -82,11 +82,13 @@ def _holds_type(qtype: str, quote: str) -> bool:
 def features(question: Question | str, hits: list[Hit]) -> dict[str, float]:
     """The evidence that the hits answer the question, by name (see FEATURES)."""
     question = question if isinstance(question, Question) else analyse(question)
+    # A follow-up is judged as it was searched (with the names and words it took from the previous turn),
+    # like a question that says them itself.
     text = question.search
     passages = {w for h in hits for w in content(f"{h.chunk.title} {h.chunk.text}")}
     quoted = {w for h in hits for w in content(h.quote)}
-    terms = question.terms
-    words = question.words
+    terms = key_terms(text) if question.follows else question.terms
+    words = list(dict.fromkeys(content(text))) if question.follows else question.words
     qtype = question.asks
     type_found = 0.0
     if qtype and hits:

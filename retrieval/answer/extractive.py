@@ -28,9 +28,10 @@ def extractive_answer(
     to choose), at most `top_k` distinct quotes, or an abstention."""
     question = question if isinstance(question, Question) else analyse(question)
     tier = confidence(question, hits[:top_k], params or AbstainParams())
-    if tier == "none" and any(grounds(question, hit) for hit in hits[:top_k]):
+    if tier == "none" and any(grounds(question, hit, own=True) for hit in hits[:top_k]):
         # A window holding the question's names and a span of the asked kind answers it, whatever the
         # other evidence says: abstaining there tells the reader the articles are silent when they are not.
+        # (A follow-up's topic is context: "how long did the meeting last?" names no one itself.)
         tier = "unsure"
     if tier == "none":
         return _answer(question, NO_ANSWER, abstained=True)

@@ -256,9 +256,11 @@ def _asks_what_someone_is(question: Question) -> bool:
     return question.asks == "who" and not [w for w in question.words if w not in question.terms]
 
 
-def find(question: Question, hit: Hit, every_name: bool = False) -> tuple[Span, tuple[int, int]] | None:
+def find(
+    question: Question, hit: Hit, every_name: bool = False, own: bool = False
+) -> tuple[Span, tuple[int, int]] | None:
     """The span of the hit's quote that answers, with the sentence it stands in (offsets in the quote), or
-    None; `every_name`: only in a sentence naming all the question names."""
+    None; `every_name`: only in a sentence naming all the question names (`own`: those it gives itself)."""
     if question.asks is None or _asks_what_someone_is(question):
         return None
     quote = hit.quote
@@ -277,7 +279,7 @@ def find(question: Question, hit: Hit, every_name: bool = False) -> tuple[Span, 
     best: tuple[tuple[float, ...], Span, tuple[int, int]] | None = None
     for i, (s, e) in enumerate(bounds):
         sentence = quote[s:e]
-        named = _carries_names(question, sentence, every_name)
+        named = _carries_names(question, sentence, every_name, own=own)
         if not (named or named_around):
             continue
         if others and not any(found_in(w, set(content(sentence))) for w in others):
@@ -292,14 +294,15 @@ def find(question: Question, hit: Hit, every_name: bool = False) -> tuple[Span, 
     return (best[1], best[2]) if best else None
 
 
-def grounds(question: Question, hit: Hit) -> bool:
-    """The quote has a sentence naming all the question names together with a span of the asked kind
-    (for "who is Peskov?", naming him): the articles do speak to the question."""
+def grounds(question: Question, hit: Hit, own: bool = False) -> bool:
+    """The quote has a sentence naming all the question names (`own`: those it gives itself, a follow-up's
+    topic aside) together with a span of the asked kind (for "who is Peskov?", naming him): the articles
+    do speak to the question."""
     if question.asks is None:
         return False
     if _asks_what_someone_is(question):
         return any(_carries_names(question, hit.quote[s:e], every=True) for s, e in sentences_of(hit))
-    return find(question, hit, every_name=True) is not None
+    return find(question, hit, every_name=True, own=own) is not None
 
 
 def lead(question: Question, hit: Hit) -> str | None:
