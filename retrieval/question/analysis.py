@@ -30,6 +30,9 @@ def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
     previous = thread[-1] if thread else None
     topic = followups.topic(text, own, previous)
     search = " ".join([text, *topic]) if topic else text
+    # ...and as written, fused in: "how long did the meeting last?" is answered by a sentence that names
+    # no one, which the topic's names would push down.
+    queries = [text] if topic else []
     seen = list(dict.fromkeys(quote for turn in thread for quote in turn.shown))
     return Question(
         text=text,
@@ -44,5 +47,6 @@ def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
         numbers=sorted(bridges.numbers(text)),
         topic=topic,
         search=search,
+        queries=queries,
         seen=seen,
     )
