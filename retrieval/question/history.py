@@ -40,6 +40,7 @@ class History:
 
     max_turns: int = 4
     max_tokens: int = 800
+    answer_chars: int = 400  # an answer is kept this long: enough to resolve "that" or "he"
     turns: deque[Turn] = field(default_factory=deque)
 
     @classmethod
@@ -49,7 +50,7 @@ class History:
 
     def add(self, turn: Turn | Answer) -> None:
         """Remember a turn (or the turn an answer makes); the oldest go beyond `max_turns`."""
-        self.turns.append(turn if isinstance(turn, Turn) else turn_of(turn))
+        self.turns.append(turn if isinstance(turn, Turn) else turn_of(turn, self.answer_chars))
         while len(self.turns) > max(self.max_turns, 1):
             self.turns.popleft()
 

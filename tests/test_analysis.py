@@ -1,0 +1,58 @@
+"""The question analysed once: what every stage reads of it, small talk told apart, a follow-up read
+against the previous turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.models import Turn
+from retrieval.question.analysis import analyse
+
+
+def test_a_question_is_analysed_into_what_the_stages_read() -> None:
+    question = analyse("  Кога Шойгу посети Пхенян? ")
+    assert question.text == "Кога Шойгу посети Пхенян?"
+    assert question.language == "bg" and question.asks == "when"
+    assert question.names == ["Шойгу", "Пхенян"]
+    assert question.places == ["p:Asia/Pyongyang"]
+    assert question.search == question.text and question.topic == [] and question.queries == []
+
+
+def test_a_question_with_a_date_carries_it_in_every_script() -> None:
+    assert analyse("What happened on 27 July?").dates == ["d:07-27", "m:07"]
+
+
+def test_how_long_asks_for_a_span_of_time() -> None:
+    assert analyse("How long did the talks last?").duration
+    assert not analyse("How many leaders came?").duration
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("cảm ơn nhé", "thanks"),
+    ("bye", "farewell"),
+    ("спасибо, пока", "thanks"),
+    ("that's wrong", "complaint"),
+    ("không đúng", "complaint"),
+    ("грешно", "complaint"),
+    ("неправильно", "complaint"),
+    ("thanks, that's helpful!", "thanks"),
+    ("very helpful", "praise"),
+    ("ok", "ack"),
+])
+def test_small_talk_is_told_apart_by_its_kind(message: str, kind: str) -> None:
+    question = analyse(message)
+    assert question.smalltalk == kind and question.asks is None
+
+
+def test_a_follow_up_is_searched_with_its_topic_and_as_written() -> None:
+    previous = Turn(question="When did Shoigu visit Pyongyang?", topic=["Shoigu", "Pyongyang"])
+    question = analyse("and who did he meet there?", [previous])
+    assert question.topic == ["Shoigu", "Pyongyang"] and question.follows
+    assert question.search == "and who did he meet there? Shoigu Pyongyang"
+    assert question.queries == ["and who did he meet there?"]
+    assert question.names == []  # what the question itself names, the topic apart
+
+
+def test_the_quotes_the_thread_showed_are_known() -> None:
+    thread = [Turn(question="a?", shown=[("a.txt", 0, 10)]), Turn(question="b?", shown=[("b.txt", 5, 9)])]
+    assert analyse("and then?", thread).seen == [("a.txt", 0, 10), ("b.txt", 5, 9)]
