@@ -162,18 +162,23 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     if context.user_data is not None:
         conversation.remember_language(context.user_data, answer.language or asked_in)
     # Written now, not at the next flush: a bot killed a second after answering still has the thread.
-    await keep_state(context)
+    await keep_state(update, context)
     if streamed or (answer.kind == "smalltalk" and quiet_smalltalk):
         return
     await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about)
 
 
-async def keep_state(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Write the conversations to the state file (when there is one); a failure is logged, not raised."""
-    if context.application.persistence is None:
+async def keep_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Write the update's chat and user data to the state file now (when there is one); a failure is
+    logged, not raised."""
+    application = context.application
+    if application.persistence is None:
         return
+    # PTB marks an update's chat and user for writing only after its handler returns.
+    chat, user = update.effective_chat, update.effective_user
+    application.mark_data_for_update_persistence(chat_ids=chat.id if chat else None, user_ids=user.id if user else None)
     try:
-        await context.application.update_persistence()
+        await application.update_persistence()
     except Exception as exc:  # the answer is sent either way; the periodic flush retries
         log.warning("could not write the bot's state file: %s: %s", type(exc).__name__, exc)
 
@@ -244,7 +249,7 @@ async def new_conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """Forget the sender's conversation in this chat and say so."""
     message = update.effective_message
     conversation.forget(context.chat_data, sender_id(message))
-    await keep_state(context)
+    await keep_state(update, context)
     await message.reply_html(fmt.render_text(fmt.NEW_CONVERSATION, reader(update, context)), do_quote=True)
 
 

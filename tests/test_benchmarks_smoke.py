@@ -123,3 +123,32 @@ def test_a_regenerated_calibration_report_keeps_what_was_written_by_hand(tmp_pat
 
     assert kept_by_hand(report) == f"\n{BY_HAND}\n\n## What was tried\n\nA focus cosine; not kept.\n"
     assert kept_by_hand(tmp_path / "missing.md") == ""
+
+
+def test_the_conversation_benchmark_has_the_shape_the_reader_issue_asks_for() -> None:
+    from benchmarks.conversations import FILES, QUESTIONS, SMALLTALK, load
+
+    conversations = load(list(FILES))
+    parts = [c["part"] for c in conversations]
+    assert len(conversations) >= 12 and parts.count("held-out") * 3 >= len(conversations)
+    assert {c["language"] for c in conversations} == {"en", "vi", "bg", "ru"}
+    assert all(5 <= len(c["turns"]) <= 8 for c in conversations)
+    kinds = [t["kind"] for c in conversations for t in c["turns"]]
+    assert set(kinds) <= {*QUESTIONS, *SMALLTALK} and {"followup", "unanswerable", "thanks", "farewell"} <= set(kinds)
+    assert all(t.get("expect") for c in conversations for t in c["turns"] if t["kind"] in ("answer", "followup"))
+
+
+def test_a_reply_is_scored_as_the_reader_sees_it() -> None:
+    from benchmarks.conversations import Turn, score
+
+    answered = score(Turn("c", "tuning", "ru", "Когда?", "answer", ["27/7"]), [
+        "<b>ngày 27/7</b>\n<blockquote>… ngày <b>27/7</b> tại Bình Nhưỡng.</blockquote>\n<i>[1] T</i>",
+        "<blockquote>Khác.</blockquote>\n<i>[2]</i>",
+    ])
+    assert answered.first_right and answered.any_right and answered.lead == "ngày 27/7" and not answered.lead_wrong
+    wrong = score(Turn("c", "tuning", "en", "Where?", "answer", ["Diaoyutai"]),
+                  ["<b>Washington</b>\n<blockquote>Lee met in Washington.</blockquote>"])
+    assert wrong.lead_wrong and not wrong.first_right
+    greeted = score(Turn("c", "tuning", "vi", "cảm ơn nhé", "thanks", []), ["Xin chào! Hãy hỏi tôi về 5 bài báo"])
+    thanked = score(Turn("c", "tuning", "vi", "cảm ơn nhé", "thanks", []), ["Không có gì! Bạn cứ hỏi thêm."])
+    assert not greeted.smalltalk_right and thanked.smalltalk_right

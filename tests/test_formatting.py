@@ -13,6 +13,7 @@ import pytest
 
 from bot.formatting import (
     MESSAGE_LIMIT,
+    MORE_QUOTE_CHARS,
     NO_ANSWER,
     UNSURE,
     Holdings,
@@ -75,11 +76,12 @@ def test_citation_marks_the_answering_span_bold() -> None:
     assert "<b>ngày 27/7</b>" in quote
 
 
-def test_citation_names_title_and_source_file() -> None:
+def test_a_citation_says_which_article_under_its_quote() -> None:
     citation = citation_at(2, SHOIGU, "Đáp lại")
     text = parse_html(render_citation(citation))
-    assert text.startswith("[2] Tổng thống Nga Putin gửi thư cho lãnh đạo Triều Tiên Kim Jong-un")
-    assert SHOIGU.name in text
+    assert text.startswith(citation.quote)
+    assert text.endswith("\n[2] Tổng thống Nga Putin gửi thư cho lãnh…")
+    assert parse_html(render_citation(citation, title=False)).endswith("\n[2]")
 
 
 def test_source_text_with_ampersand_and_angle_brackets_still_parses() -> None:
@@ -89,18 +91,30 @@ def test_source_text_with_ampersand_and_angle_brackets_still_parses() -> None:
                         score=1.0, start=at, end=at + 60, highlight="&PL")
     rendered = parse_html(render_citation(citation))
     assert "(DS&PL)" in rendered
-    assert "a<b>&c.txt" in rendered and "Tom & Jerry <script>" in rendered
+    assert "Tom & Jerry <script>" in rendered
 
 
-def test_answer_is_followed_by_its_numbered_citations() -> None:
+def test_an_answer_leads_with_its_span_then_the_whole_first_quote_then_the_others_begun() -> None:
     first = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
-    second = citation_at(2, SHOIGU, "Đáp lại")
-    answer = Answer(question="When did Shoigu visit Pyongyang?", answer=f"ngày 27/7 — “{first.quote}” [1]",
-                    abstained=False, citations=[first, second])
-    text = parse_html(render_answer(answer))
-    assert text.startswith("ngày 27/7 — “")
-    assert text.index("[1] ") < text.index("[2] ")
-    assert render_answer(answer).startswith("<b>ngày 27/7</b> — “")
+    second = citation_at(2, SHOIGU, "KCNA cho hay")
+    answer = Answer(question="Ông Shoigu đến Bình Nhưỡng ngày nào?", answer=f"ngày 27/7 — “{first.quote}” [1]",
+                    abstained=False, citations=[first, second], lead="ngày 27/7")
+    html = render_answer(answer)
+    text = parse_html(html)
+    assert html.startswith("<b>ngày 27/7</b>\n<blockquote>")
+    assert text.count(first.quote) == 1  # the answering sentence once
+    assert text.index("[1] ") < text.index("[2]")
+    assert len(second.quote) > MORE_QUOTE_CHARS and second.quote not in text
+    assert shorten(second.quote, MORE_QUOTE_CHARS) in text  # begun; Expand [2] shows it whole
+    assert "[2]\n" not in text and text.endswith("[2]")  # same article: its title is not said twice
+
+
+def test_a_quote_in_another_language_has_its_answering_span_rendered_under_it() -> None:
+    first = citation_at(1, SHOIGU, "ngày 27/7")
+    answer = Answer(question="Когда Шойгу был в Пхеньяне?", answer="x", abstained=False, citations=[first],
+                    glossed="ngày 27/7", gloss="27 июля")
+    text = parse_html(render_answer(answer, translations("ru")))
+    assert text.startswith(first.quote) and text.endswith("ngày 27/7 → 27 июля")
 
 
 def test_abstention_is_italic_without_citations_in_the_readers_language() -> None:
@@ -118,23 +132,43 @@ def test_an_unsure_answer_warns_and_still_shows_the_passages() -> None:
     assert text.index(translations("ru").gettext(UNSURE)) < text.index("[1] ") and first.quote in text
 
 
-def test_a_follow_up_says_how_it_was_read_above_the_answer() -> None:
+def test_a_follow_up_names_what_it_was_read_as_being_about() -> None:
     first = citation_at(1, SHOIGU, "ngày 27/7", highlight="ngày 27/7")
-    second = citation_at(2, SHOIGU, "Đáp lại")
-    answer = Answer(question="và khi nào?", answer="x", abstained=False, citations=[first, second],
-                    read_as="và khi nào? (Shoigu Bình Nhưỡng)")
+    answer = Answer(question="và khi nào?", answer="x", abstained=False, citations=[first], lead="ngày 27/7",
+                    topic=["Shoigu", "Bình Nhưỡng"])
     text = parse_html(render_answer(answer, translations("vi")))
-    assert text.startswith("Hiểu là: và khi nào? (Shoigu Bình Nhưỡng)\n\nngày 27/7 — “")
-    assert "Xem thêm [2]." in text
+    assert text.startswith("Về: Shoigu, Bình Nhưỡng\nngày 27/7\n")
 
 
-def test_smalltalk_is_answered_with_what_the_index_holds() -> None:
-    answer = Answer(question="Здравей!", answer="Hello! ...", abstained=False, confidence="none", kind="smalltalk")
+def test_a_model_rewritten_follow_up_says_how_it_was_read() -> None:
+    answer = Answer(question="và khi nào?", answer="Ngày 27/7 [1].", abstained=False, mode="llm",
+                    citations=[citation_at(1, SHOIGU, "ngày 27/7")], read_as="Ông Shoigu đến Bình Nhưỡng khi nào?")
+    text = parse_html(render_answer(answer, translations("vi")))
+    assert text.startswith("Hiểu là: Ông Shoigu đến Bình Nhưỡng khi nào?\nNgày 27/7 [1].")
+
+
+def test_a_greeting_is_answered_with_what_the_index_holds() -> None:
+    answer = Answer(question="Здравей!", answer="Hello! ...", abstained=False, confidence="none", kind="smalltalk",
+                    smalltalk="greeting")
     about = Holdings(5, ("vi", "bg", "ru"), "Кога Шойгу посети Пхенян?")
     text = parse_html(render_answer(answer, translations("bg"), about))
     assert text.startswith("Здравейте!") and "5 новинарски статии" in text
     assert "виетнамски, български, руски" in text and "Кога Шойгу посети Пхенян?" in text
-    assert render_answer(answer) == "Hello! ..."  # without holdings: the engine's own reply
+
+
+@pytest.mark.parametrize(("kind", "language", "opening"), [
+    ("thanks", "vi", "Không có gì!"),
+    ("farewell", "en", "Goodbye!"),
+    ("thanks", "ru", "Пожалуйста!"),
+    ("complaint", "bg", "Съжалявам."),
+    ("praise", "en", "Glad it helped!"),
+])
+def test_thanks_goodbyes_and_verdicts_get_their_own_reply_not_a_greeting(kind: str, language: str,
+                                                                         opening: str) -> None:
+    answer = Answer(question="...", answer="...", abstained=False, confidence="none", kind="smalltalk",
+                    smalltalk=kind)
+    text = parse_html(render_answer(answer, translations(language), Holdings(5, ("vi",), "Who met Kim?")))
+    assert text.startswith(opening)
 
 
 def test_note_is_shown_under_the_answer() -> None:

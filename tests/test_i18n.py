@@ -59,7 +59,7 @@ def test_translated_replies_are_valid_telegram_html(language: str) -> None:
     texts = [
         fmt.render_help("newsqa_bot", tr),
         fmt.render_welcome(about, ["A & B?"], "newsqa_bot", tr),
-        fmt.render_smalltalk(about, tr),
+        *(fmt.render_smalltalk(kind, about, tr) for kind in ("greeting", *fmt.SMALLTALK)),
         fmt.render_slow_down(10, 21, tr),
         fmt.render_text(fmt.ASK_USAGE, tr, example="<x>"),
         fmt.render_text(fmt.TOO_LONG, tr, length=5000, limit=2000),

@@ -20,7 +20,7 @@ from tests.fakes.telegram_server import BOT_USER, FakeTelegram, group_chat, priv
 
 SHOIGU = "When did Shoigu visit Pyongyang?"
 FOLLOW_UP = "and who did he meet there?"
-READ_AS = "and who did he meet there? (Shoigu visit Pyongyang)"
+ABOUT = "About: Shoigu, Pyongyang"
 ALICE = user(1001, "Alice")
 BOB = user(1002, "Bob")
 LAN = user(1003, "Lan", language_code="vi")
@@ -39,16 +39,16 @@ def replied_to(telegram: FakeTelegram, chat: dict[str, Any], message: dict[str, 
 # --- follow-ups and conversations ----------------------------------------------------------------
 
 
-async def test_a_follow_up_is_answered_without_a_model_and_says_how_it_was_read(
+async def test_a_follow_up_is_answered_without_a_model_and_says_what_it_was_read_as_about(
     telegram: FakeTelegram, bot: Application, engine: Any
 ) -> None:
     chat = private_chat(ALICE)
     [first] = await telegram.ask(chat, ALICE, SHOIGU)
     [second] = await telegram.ask(chat, ALICE, FOLLOW_UP)
-    assert "Read as" not in first.text
-    read_as, head = second.text.split("\n\n")[:2]
-    assert read_as == f"Read as: {READ_AS}"
-    assert "Shoigu" in head and head.endswith("See also [2], [3].")  # quoted, not "the sources don't say"
+    assert "About:" not in first.text
+    about, quote = second.text.split("\n")[:2]
+    assert about == ABOUT
+    assert "Kim Jong-un" in quote  # quoted, not "the sources don't say"
     assert second.buttons
 
 
@@ -60,7 +60,7 @@ async def test_new_forgets_the_conversation_and_says_so(telegram: FakeTelegram, 
     await telegram.ask(chat, ALICE, SHOIGU)
     [reset] = await telegram.ask(chat, ALICE, "/reset")
     assert started_over.text == fmt.NEW_CONVERSATION and reset.text == fmt.NEW_CONVERSATION
-    assert "Read as" not in alone.text
+    assert "About:" not in alone.text
 
 
 async def test_two_users_in_one_group_keep_separate_threads(telegram: FakeTelegram, bot: Application) -> None:
@@ -69,8 +69,8 @@ async def test_two_users_in_one_group_keep_separate_threads(telegram: FakeTelegr
     await telegram.ask(group, BOB, f"{BOT} Where did Putin and Kim meet after the military parade in Beijing?")
     [alices] = await telegram.ask(group, ALICE, f"{BOT} {FOLLOW_UP}")
     [bobs] = await telegram.ask(group, BOB, f"{BOT} when was that?")
-    assert alices.text.startswith(f"Read as: {READ_AS}")
-    assert bobs.text.startswith("Read as: when was that? (Putin Kim meet after military parade Beijing)")
+    assert alices.text.startswith(ABOUT)
+    assert bobs.text.startswith("About: Putin, Kim, Beijing")
 
 
 async def test_a_restart_keeps_the_conversation(telegram: FakeTelegram, start_bot: Any) -> None:
@@ -80,7 +80,7 @@ async def test_a_restart_keeps_the_conversation(telegram: FakeTelegram, start_bo
     assert (telegram.state_dir / "bot-state.pickle").stat().st_size > 0
     async with start_bot():
         [after_restart] = await telegram.ask(chat, ALICE, FOLLOW_UP)
-    assert after_restart.text.startswith(f"Read as: {READ_AS}")
+    assert after_restart.text.startswith(ABOUT)
 
 
 async def test_an_unwritable_state_file_only_costs_memory_across_restarts(
@@ -92,7 +92,7 @@ async def test_an_unwritable_state_file_only_costs_memory_across_restarts(
     async with start_bot(bot_state_file=blocked / "state.pickle"):
         await telegram.ask(chat, ALICE, SHOIGU)
         [second] = await telegram.ask(chat, ALICE, FOLLOW_UP)
-    assert second.text.startswith(f"Read as: {READ_AS}")  # within the run, conversations still work
+    assert second.text.startswith(ABOUT)  # within the run, conversations still work
     assert "cannot write the bot's state file" in caplog.text and "NEWSQA_BOT_STATE_FILE" in caplog.text
 
 
@@ -109,7 +109,7 @@ async def test_a_vietnamese_user_gets_vietnamese_texts(telegram: FakeTelegram, b
     [started_over] = await telegram.ask(chat, LAN, "/new")
     assert welcome.text.startswith("Xin chào! Tôi trả lời câu hỏi về")
     assert answer.buttons[0]["text"] == "Mở rộng [1]"
-    assert follow_up.text.startswith("Hiểu là: ông ấy đã gặp ai ở đó? (Shoigu Bình Nhưỡng)")
+    assert follow_up.text.startswith("Về: Shoigu, Bình Nhưỡng")
     assert started_over.text == vi.gettext(fmt.NEW_CONVERSATION)
 
 
@@ -282,7 +282,7 @@ async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(
             await telegram.settle(app)
     first, second = telegram.replies(chat["id"])
     assert "Read as" not in first.text
-    assert second.text.startswith("Read as: Who did Shoigu meet in Pyongyang?\n\nShoigu met Kim Jong Un")
+    assert second.text.startswith("Read as: Who did Shoigu meet in Pyongyang?\nShoigu met Kim Jong Un")
 
 
 def test_in_llm_mode_the_warm_up_builds_the_model_client_without_asking_it(seed_index: Settings,
