@@ -31,6 +31,7 @@ import yaml
 from retrieval.answer.confidence import FEATURES, PARAMS_FILE, AbstainParams, features
 from retrieval.answer.evaluation import Question, load_questions
 from retrieval.answer.extractive import arrange
+from retrieval.answer.lead import grounds
 from retrieval.engine import POOL
 from retrieval.models import Hit
 from retrieval.question import analyse
@@ -178,19 +179,23 @@ def matrix(items: list[Item]) -> np.ndarray:
 
 
 def warnings(items: list[Item], labels: list[str]) -> dict[str, dict[str, float]]:
-    """Per answerable set: how often the unsure warning stands on answers whose first quote is right, and
-    on those whose first quote is wrong (answered questions only). A warning as frequent on both is noise."""
+    """Per set, among the questions answered: how often the unsure warning stands when the first quote holds
+    the answer, when it does not, and (unanswerable sets) when the articles do not answer at all. A warning
+    as frequent on right answers as on wrong ones is noise."""
     table: dict[str, dict[str, float]] = {}
-    for group in MAX_FALSE_ABSTENTION:
-        answered = [(i.answer_first, t) for i, t in zip(items, labels) if i.group == group and i.positive
-                    and t != "none"]
-        right = [t for ok, t in answered if ok]
-        wrong = [t for ok, t in answered if not ok]
-        if answered:
-            table[group] = {
+    for group in dict.fromkeys(i.group for i in items):
+        for positive in (True, False):
+            answered = [(i.answer_first, t) for i, t in zip(items, labels)
+                        if i.group == group and i.positive == positive and t != "none"]
+            if not answered:
+                continue
+            right = [t for ok, t in answered if ok and positive]
+            wrong = [t for ok, t in answered if not (ok and positive)]
+            name = group if group != "fixture" else f"fixture, {'answerable' if positive else 'unanswerable'}"
+            table[name] = {
                 "right": len(right), "wrong": len(wrong),
-                "unsure on right": right.count("unsure") / len(right) if right else 0.0,
-                "unsure on wrong": wrong.count("unsure") / len(wrong) if wrong else 0.0,
+                "unsure on right": right.count("unsure") / len(right) if right else float("nan"),
+                "unsure on wrong": wrong.count("unsure") / len(wrong) if wrong else float("nan"),
             }
     return table
 
@@ -361,8 +366,9 @@ def report(
         "",
         "## Does the unsure warning mean something? (cross-validated, the rule on top)",
         "",
-        "Among answered questions of each answerable set: how often the warning stands when the quote the",
-        "reader reads first holds the expected answer (right) and when it does not (wrong).",
+        "Among the questions each set answers: how often the warning stands when the quote the reader reads",
+        "first holds the expected answer (right) and when it does not (wrong: a wrong first quote, or, on the",
+        "unanswerable sets, any answer at all).",
         "",
         "| set | right | wrong | unsure on right | unsure on wrong |",
         "|---|---|---|---|---|",
@@ -423,7 +429,7 @@ def main() -> None:
     cv_labels = cross_validated(items, x)
     # What the extractive answer does on top of the model: a quote naming what the question names beside a
     # span of the asked kind is never abstained on (retrieval.answer.extractive).
-    grounded = x[:, FEATURES.index("grounded")] > 0
+    grounded = [any(grounds(analyse(i.question.question), h, own=True) for h in i.hits) for i in items]
     overruled = ["unsure" if t == "none" and g else t for t, g in zip(cv_labels, grounded)]
     cv = tiers(items, cv_labels)
     warned = warnings(items, overruled)

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from retrieval.answer.lead import grounds
 from retrieval.models import Confidence, Hit, Question
 from retrieval.question import analyse, answer_span, bridges, content, folded, found_in, key_terms
 
@@ -33,7 +32,6 @@ FEATURES = (
     "type_absent",  # the question asks for a date, number, name or place and no quote holds one
     "asked_missing",  # share of the question's words other than its names found in no quote (folded, any script)
     "asked_missing_same_language",  # the same, when question and best passage share a language
-    "grounded",  # a quote names what the question itself names beside a span of the asked kind (answer.lead)
 )
 
 
@@ -125,7 +123,6 @@ def features(question: Question | str, hits: list[Hit]) -> dict[str, float]:
         "type_absent": type_absent,
         "asked_missing": asked_missing,
         "asked_missing_same_language": same_language * asked_missing,
-        "grounded": float(any(grounds(question, hit, own=True) for hit in hits)),
     }
 
 
