@@ -44,11 +44,13 @@ from retrieval.index import (
     ChunkStore,
     Embedder,
     SentenceStore,
+    StoreError,
     check_writable,
     derived,
     embed_sentences,
     embedder_identity,
     embedding_dimension,
+    out_of_space,
 )
 from retrieval.messages import first_line
 from retrieval.models import Article, Chunk
@@ -194,7 +196,17 @@ def ingest(
         # The index directory must be creatable before its lock file can be; say so in one line.
         check_writable(settings)
     with ingest_lock(settings.index_dir, rebuilding=reset):
-        return _ingest_locked(settings, embedder, listing, reset, progress, sentence_vectors)
+        try:
+            return _ingest_locked(settings, embedder, listing, reset, progress, sentence_vectors)
+        except Exception as exc:
+            if settings.chroma_host or not out_of_space(settings.index_dir):
+                raise
+            # Nothing is lost: Chroma rolled the failed write back, and the registry makes the next
+            # run redo exactly the articles this one did not finish.
+            raise StoreError(
+                f"no space left on the device holding the index at {settings.index_dir}; free some space "
+                "and run `newsqa ingest` again (what is indexed stays, the rest is added then)"
+            ) from exc
 
 
 def _ingest_locked(

@@ -8,12 +8,15 @@ any point is detected and redone by the next run.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
 import math
+import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -219,6 +222,19 @@ def check_writable(settings: Settings) -> None:
     except OSError as exc:
         raise StoreError(f"index directory {settings.index_dir} is not writable ({exc.strerror}); "
                          "pass --index-dir to a writable place") from exc
+
+
+def out_of_space(directory: Path) -> bool:
+    """Whether the device holding `directory` refuses another MiB: asked after a write failed, because
+    Chroma reports a full disk only as a failed compaction, without the system's error."""
+    try:
+        with tempfile.TemporaryFile(dir=directory) as probe:  # unnamed: nothing is left behind
+            probe.write(bytes(2**20))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return False
 
 
 def forget_client(path: Path) -> None:
