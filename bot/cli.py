@@ -116,9 +116,12 @@ def settings_with(**overrides: Any) -> Settings:
 
 
 class WarningLines(logging.Handler):
-    """What the libraries log at WARNING and above, as one `warning:` line on stderr each (no traceback)."""
+    """What the libraries log at WARNING and above, as one `warning:` line on stderr each (no traceback).
+    A model's failures are left out: the answer's note already says why it fell back."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("retrieval.generate"):
+            return
         from retrieval.messages import strip_credentials
 
         lines = record.getMessage().strip().splitlines() or [""]
@@ -252,7 +255,6 @@ class IngestProgress:
     def start(self, files: int) -> None:
         """The run reads this many files."""
         self.total = files
-        self._update()
 
     def file(self, name: str) -> None:
         """It goes on to the file with this id."""
@@ -347,6 +349,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
     Example: newsqa chat
     """
     from bot.conversation import as_read, remember
+    from retrieval.engine import as_text
     from retrieval.generate import History
 
     settings = settings_with(index_dir=index_dir)
@@ -373,6 +376,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
         if line in ("/quit", "/exit", "/q"):
             return
         try:
+            line = as_text(line)  # a NUL typed or pasted in is a space, as in `ask`
             if line in commands:
                 commands[line]()
                 continue

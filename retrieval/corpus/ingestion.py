@@ -336,7 +336,7 @@ def _tell_cut(report: IngestReport, path: Path, read: FileBytes, chunks: list[Ch
     """Record that a limit left part of a file out of the index."""
     if read.cut:
         report.cut.append(Skipped(
-            path, f"is {read.size / 1e6:.1f} MB; only its first {settings.max_file_mb:g} MB are indexed "
+            path, f"is {read.size / 1e6:.3g} MB; only its first {settings.max_file_mb:g} MB are indexed "
             "(NEWSQA_MAX_FILE_MB); split it into articles or raise the limit",
         ))
     if len(chunks) > settings.max_chunks_per_article:
