@@ -75,11 +75,13 @@ def escape(text: str) -> str:
 
 IndexDir = Annotated[
     Path | None,
-    typer.Option("--index-dir", help="Where the index lives (env NEWSQA_INDEX_DIR; default: the user's data "
-                 "directory, ~/.local/share/newsqa/index on Linux)."),
+    # readable=False: an index that cannot be read is newsqa's one line to say, not click's usage text.
+    typer.Option("--index-dir", readable=False, help="Where the index lives (env NEWSQA_INDEX_DIR; default: the "
+                 "user's data directory, ~/.local/share/newsqa/index on Linux)."),
 ]
 Corpus = Annotated[
-    Path | None, typer.Option("--corpus", help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds).")
+    Path | None,
+    typer.Option("--corpus", readable=False, help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds)."),
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
 

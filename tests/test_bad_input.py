@@ -331,7 +331,7 @@ def cases() -> list[Any]:
             f"{kind} ({command})": Case(
                 [command, "--index-dir", "{damaged}", *([QUESTION] if command == "ask" else ["--corpus",
                                                                                               "{damaged}/corpus"])],
-                0, rf"^warning: the derived index .*{hint}.*; rebuilt it from the vector store", damage=kind,
+                0, rf"^warning: the derived index .*{hint}.*; rebuilt from the vector store", damage=kind,
             )
             for kind, (_, hint) in DERIVED_DAMAGE.items()
             for command in ("ask", "ingest")
@@ -473,7 +473,7 @@ def test_a_damaged_derived_file_is_rebuilt_with_one_warning_once_and_repaired_by
 ) -> None:
     copy = damaged_copy(small_index, tmp_path, "centroids of another dimension")
     expected = newsqa("ask", "--json", "--index-dir", str(small_index), QUESTION).stdout
-    warning = re.compile(r"^warning: the derived index .*centroids\.json .* cannot be used; rebuilt it", re.M)
+    warning = re.compile(r"^warning: the derived index .*centroids\.json .* cannot be used; rebuilt from", re.M)
 
     first = newsqa("ask", "--json", "--index-dir", str(copy), QUESTION)
     again = newsqa("ask", "--json", "--index-dir", str(copy), QUESTION)
@@ -554,6 +554,28 @@ def test_a_read_only_index_is_answered_by_its_owner_and_by_others_and_no_copy_is
     finally:
         for path in [copy, *copy.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_an_index_another_user_may_not_read_is_one_line_saying_whom_to_ask(small_index: Path) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="newsqa-ro-test-"))
+    scratch.chmod(0o755)
+    copy = scratch / "index"
+    shutil.copytree(small_index, copy)
+    try:
+        command = _reader_command("another user", copy)
+        if command is None:
+            pytest.skip("needs root, to read an index as another user")
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o700 if path.is_dir() else 0o600)  # its owner's alone
+        run = subprocess.run([*command[0], "ask", "--index-dir", str(copy), QUESTION], capture_output=True,
+                             text=True, cwd=scratch / "home", env=command[1], timeout=300)
+        assert run.returncode == 1
+        assert run.stderr.splitlines() == [
+            f"error: cannot read the index at {copy} (permission denied: {copy / 'chroma' / 'chroma.sqlite3'}); "
+            f"ask its owner to make it readable, e.g. chmod -R a+rX {copy}"
+        ]
+    finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -226,8 +226,9 @@ def _ingest_locked(
     files, passed_over = listing
     report = IngestReport(skipped=list(passed_over))
     seen: set[str] = set()
-    # The first file of each content (and of each link target) is the article; the others are told apart.
-    first_with: dict[str, str] = {}
+    # The first path to a file, and the first file with given bytes, is the article; the others are told apart.
+    by_file: dict[Path, str] = {}
+    by_content: dict[str, str] = {}
     dirty = False
     if progress:
         progress.start(len(files))
@@ -242,8 +243,8 @@ def _ingest_locked(
             # Not `seen`: whatever an earlier run indexed through this link is removed below.
             report.skipped.append(outside)
             continue
-        target = f"file:{_resolved(path)}"
-        if (twin := first_with.get(target)) is not None:
+        target = _resolved(path)
+        if (twin := by_file.get(target)) is not None:
             report.skipped.append(Skipped(path, f"is the same file as {twin}, which is indexed once"))
             continue
         read = read_bytes(path, limit)
@@ -253,10 +254,10 @@ def _ingest_locked(
             report.skipped.append(read)
             continue
         fingerprint = digest_bytes(read.data)
-        if (twin := first_with.get(f"content:{fingerprint}")) is not None:
+        if (twin := by_content.get(fingerprint)) is not None:
             report.skipped.append(Skipped(path, f"has the same content as {twin}, which is indexed once"))
             continue
-        first_with[target] = first_with[f"content:{fingerprint}"] = article_id
+        by_file[target] = by_content[fingerprint] = article_id
         seen.add(article_id)
         if known.get(article_id) == fingerprint:
             report.unchanged.append(article_id)  # decided from the bytes alone: nothing is parsed

@@ -101,7 +101,8 @@ def walk_corpus(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
         raise CorpusError(f"{corpus_dir} is not a directory; pass --corpus DIR with the article files")
     files: list[Path] = []
     skipped: list[Skipped] = []
-    for root, dirs, names in os.walk(corpus_dir):
+    unreadable: list[OSError] = []
+    for root, dirs, names in os.walk(corpus_dir, onerror=unreadable.append):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
@@ -112,6 +113,11 @@ def walk_corpus(corpus_dir: Path) -> tuple[list[Path], list[Skipped]]:
                 skipped.append(passed)
             else:
                 files.append(path)
+    for error in unreadable:
+        folder = Path(str(error.filename))
+        if folder == corpus_dir:
+            raise CorpusError(f"cannot read the corpus directory {folder} ({error.strerror}); check its permissions")
+        skipped.append(Skipped(folder, f"cannot be read ({error.strerror}); nothing in it is indexed"))
     if not files:
         kinds = ", ".join(SUFFIXES)
         passed = ""

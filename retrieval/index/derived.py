@@ -70,14 +70,17 @@ def load(store: ChunkStore, directory: Path, save: bool | None = None) -> Derive
         )
         if damage:
             later = "" if save else "; until `newsqa ingest` repairs it, readers use a rebuilt copy"
-            log.warning("the derived index %s cannot be used; rebuilt it from the vector store%s", damage[0], later)
+            what = "index" if len(damage) == 1 else "indexes"
+            log.warning("the derived %s %s cannot be used; rebuilt from the vector store%s", what, " and ".join(damage),
+                        later)
         return built
 
     if save:
         derived = build()
         _save(derived, directory)
         return derived
-    name = entry_name("derived", directory.resolve(), revision, store.dimension, _code_digest())
+    # Named by the damage too: the same damage is told once, another one again.
+    name = entry_name("derived", directory.resolve(), revision, store.dimension, _code_digest(), *damage)
     return cached(name, build, _save, lambda folder: _load_saved(folder, store.dimension))
 
 

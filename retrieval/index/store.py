@@ -173,12 +173,10 @@ def build_client(settings: Settings, create: bool) -> Any:
             raise error from exc
     path = settings.chroma_dir
     database = path / DATABASE_NAME
-    if not create and not database.exists():
-        raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
     if create:
         check_writable(settings)
-    check_database(database)
-    if not create:
+        check_database(database)
+    else:
         path = _reader_snapshot(settings, database)
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
@@ -194,6 +192,9 @@ def build_client(settings: Settings, create: bool) -> Any:
 def _reader_snapshot(settings: Settings, database: Path) -> Path:
     """The private copy a reader opens (see `snapshot`), or one line saying why it cannot be made."""
     try:
+        if not database.exists():
+            raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
+        check_database(database)
         return snapshot(settings.chroma_dir, DATABASE_NAME)
     except SnapshotError as exc:
         raise StoreError(f"cannot read the index at {settings.index_dir}: {exc.strerror}") from exc
