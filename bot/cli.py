@@ -331,6 +331,7 @@ def ask(
 
     \b
     Example: newsqa ask "When did Shoigu visit Pyongyang?"   (--mode extractive: offline quotes only)
+    A question that starts with "-" goes after "--": newsqa ask -- "-5 °C in Moscow: when?"
     """
     settings = settings_with(index_dir=index_dir)
     with user_errors():
@@ -596,10 +597,7 @@ def options(
         bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    """Answers questions about a corpus of news articles, quoting and citing the passages it used.
-
-    A question that starts with "-" goes after "--": newsqa ask -- "-5 degrees in Moscow?"
-    """
+    """The options before any command (the app's help text is given to `typer.Typer` above)."""
     if context.invoked_subcommand != "bot":  # the bot logs with timestamps instead (bot/logs.py)
         show_warnings()
 
