@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -230,14 +231,16 @@ PROGRESS_EVERY = 5.0
 
 class IngestProgress:
     """An ingest's progress. On a terminal, rich's bar: files read of the total, the file being read,
-    chunks embedded. Elsewhere one plain line on stderr every PROGRESS_EVERY seconds."""
+    chunks embedded. Elsewhere a plain line on stderr every PROGRESS_EVERY seconds, from a thread of
+    its own, so that a log shows the ingest is alive even while one large file is cleaned."""
 
     def __init__(self) -> None:
         self.total = self.started = self.embedded = 0
         self.current = ""
         self._bar: Progress | None = None
         self._task: Any = None
-        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="ingest-progress", daemon=True)
 
     def __enter__(self) -> IngestProgress:
         if console.real.is_terminal:
@@ -248,9 +251,14 @@ class IngestProgress:
             self._bar = Progress(*columns, console=console.real, transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task("articles", total=None, chunks="", now="")
+        else:
+            self._ticker.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join()
         if self._bar is not None:
             self._bar.__exit__(kind, exc, tb)
 
@@ -262,24 +270,29 @@ class IngestProgress:
         """It goes on to the file with this id."""
         self.started += 1
         self.current = name
-        self._update()
+        if self._bar is not None:
+            self._show_bar()
 
     def chunks(self, count: int) -> None:
         """It embedded this many more chunks."""
         self.embedded += count
-        self._update()
+        if self._bar is not None:
+            self._show_bar()
 
-    def _update(self) -> None:
+    def _show_bar(self) -> None:
         from retrieval.messages import shown_path
 
-        done = max(self.started - 1, 0)
-        if self._bar is not None:
-            self._bar.update(self._task, total=self.total, completed=done, now=shown_path(self.current),
-                             chunks=f"{self.embedded} chunks embedded")
-        elif time.monotonic() - self._last >= PROGRESS_EVERY:
-            self._last = time.monotonic()
-            errors.print(f"ingest: {done}/{self.total} files read, {self.embedded} chunks embedded; "
-                         f"now {escape(shown_path(self.current))}", soft_wrap=True, highlight=False)
+        assert self._bar is not None
+        self._bar.update(self._task, total=self.total, completed=max(self.started - 1, 0),
+                         now=shown_path(self.current), chunks=f"{self.embedded} chunks embedded")
+
+    def _tick(self) -> None:
+        from retrieval.messages import shown_path
+
+        while not self._stop.wait(PROGRESS_EVERY):
+            if self.current:
+                errors.print(f"ingest: {max(self.started - 1, 0)}/{self.total} files read, {self.embedded} chunks "
+                             f"embedded; now {escape(shown_path(self.current))}", soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -63,7 +63,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         if name.startswith(SETTING_PREFIXES) and not name.startswith("NEWSQA_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(bot.cli, "PROGRESS_EVERY", float("inf"))
+    monkeypatch.setattr(bot.cli, "PROGRESS_EVERY", 3600.0)
     yield
 
 
@@ -704,16 +704,15 @@ FULL_DISK = textwrap.dedent("""
 def test_ingest_progress_off_a_terminal_names_the_total_and_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.cli, "PROGRESS_EVERY", 0.0)  # a line whenever there is news, instead of every 5 s
+    monkeypatch.setattr(bot.cli, "PROGRESS_EVERY", 0.01)  # instead of a line every 5 s
     corpus = make_corpus({"a.txt": SMALL.read_bytes(), "b.txt": OTHER.read_bytes()}, tmp_path / "corpus")
 
     result = newsqa("ingest", "--corpus", str(corpus), "--index-dir", str(tmp_path / "i"))
 
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
-    assert "ingest: 0/2 files read, 0 chunks embedded; now a.txt" in lines
-    assert "ingest: 1/2 files read, 0 chunks embedded; now b.txt" in lines
-    assert all(re.fullmatch(r"ingest: \d/2 files read, \d+ chunks embedded; now [ab]\.txt", line) for line in lines)
+    assert any(re.fullmatch(r"ingest: 1/2 files read, \d+ chunks embedded; now b\.txt", line) for line in lines)
+    assert all(re.fullmatch(r"ingest: [01]/2 files read, \d+ chunks embedded; now [ab]\.txt", line) for line in lines)
 
 
 def test_chat_reads_a_nul_as_a_space_and_does_not_search_an_unknown_command(index: Path) -> None:
