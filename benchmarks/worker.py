@@ -72,7 +72,9 @@ def run_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
     again("unchanged")
     extra = settings.corpus_dir / "one-more-article.txt"
-    extra.write_bytes(next(settings.corpus_dir.rglob("synthetic-*.txt")).read_bytes())
+    # A line of its own: a byte-for-byte copy of an article would be the same article, indexed once.
+    model = next(settings.corpus_dir.rglob("synthetic-*.txt")).read_bytes()
+    extra.write_bytes(model + b"\nThis copy of the article was added to measure an incremental ingest.\n")
     try:
         again("one_added")
     finally:

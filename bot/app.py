@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -73,11 +72,6 @@ def bot_token(settings: Settings) -> str:
     return token.strip()
 
 
-def state_file(settings: Settings) -> Path:
-    """Where conversations and per-user settings are kept between runs."""
-    return settings.bot_state_file or settings.index_dir / "bot-state.pickle"
-
-
 class SafePicklePersistence(PicklePersistence):
     """PTB's pickle persistence, written to a temporary file and moved into place: a process killed in the
     middle of a write leaves the previous state whole (PTB writes the file in place)."""
@@ -99,7 +93,7 @@ class SafePicklePersistence(PicklePersistence):
 def persistence(settings: Settings) -> PicklePersistence | None:
     """PTB's pickle persistence for chat and user data, or None (with a warning) when the state file
     cannot be written: the bot then runs, but forgets conversations on restart."""
-    path = state_file(settings)
+    path = settings.state_file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.with_name(path.name + ".probe")

@@ -9,18 +9,25 @@ traceback machinery: `newsqa --help` took 0.5 s, now under 0.2 s).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from retrieval.engine import Engine
     from retrieval.models import Answer
@@ -32,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -67,10 +75,14 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 IndexDir = Annotated[
-    Path | None, typer.Option("--index-dir", help="Where the index lives (env NEWSQA_INDEX_DIR, default .newsqa).")
+    Path | None,
+    # readable=False: an index that cannot be read is newsqa's one line to say, not click's usage text.
+    typer.Option("--index-dir", readable=False, help="Where the index lives (env NEWSQA_INDEX_DIR; default: the "
+                 "user's data directory, ~/.local/share/newsqa/index on Linux)."),
 ]
 Corpus = Annotated[
-    Path | None, typer.Option("--corpus", help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds).")
+    Path | None,
+    typer.Option("--corpus", readable=False, help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds)."),
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
 
@@ -106,6 +118,28 @@ def settings_with(**overrides: Any) -> Settings:
     return configured().model_copy(update=given)
 
 
+class WarningLines(logging.Handler):
+    """What the libraries log at WARNING and above, as one `warning:` line on stderr each (no traceback).
+    A model's failures are left out: the answer's note already says why it fell back."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("retrieval.generate"):
+            return
+        from retrieval.messages import strip_credentials
+
+        lines = record.getMessage().strip().splitlines() or [""]
+        text = strip_credentials(lines[0])
+        errors.print(f"[yellow]{record.levelname.lower()}:[/] {escape(text)}", soft_wrap=True)
+
+
+def show_warnings() -> None:
+    """Route library warnings to `WarningLines` (once per process)."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, WarningLines) for handler in root.handlers):
+        handler = WarningLines(logging.WARNING)
+        root.addHandler(handler)
+
+
 def configured() -> Settings:
     """The settings from the environment and `.env`, or one line and exit code 2 when one is invalid."""
     # Imported here: pydantic-settings alone would double the time `newsqa --help` takes.
@@ -123,11 +157,11 @@ def user_errors() -> Iterator[None]:
     from retrieval.answer import FixtureError
     from retrieval.corpus import CorpusError, IngestLockError
     from retrieval.engine import QuestionError
-    from retrieval.index import StoreError
+    from retrieval.index import EmbedderError, StoreError
 
     try:
         yield
-    except (CorpusError, StoreError, QuestionError, FixtureError, IngestLockError) as exc:
+    except (CorpusError, StoreError, QuestionError, FixtureError, IngestLockError, EmbedderError) as exc:
         fail(str(exc))
     except PermissionError as exc:
         fail(f"permission denied: {exc.filename}; pass --index-dir to a writable directory")
@@ -189,6 +223,77 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
         console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
 
 
+# Seconds between two progress lines when the output is not a terminal (a log, CI): enough to show it
+# is alive, few enough to read.
+PROGRESS_EVERY = 5.0
+
+
+class IngestProgress:
+    """An ingest's progress. On a terminal, rich's bar: files read of the total, the file being read,
+    chunks embedded. Elsewhere a plain line on stderr every PROGRESS_EVERY seconds, from a thread of
+    its own, so that a log shows the ingest is alive even while one large file is cleaned."""
+
+    def __init__(self) -> None:
+        self.total = self.started = self.embedded = 0
+        self.current = ""
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="ingest-progress", daemon=True)
+
+    def __enter__(self) -> IngestProgress:
+        if console.real.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            columns = (TextColumn("articles"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[chunks]}"),
+                       TimeElapsedColumn(), TextColumn("{task.fields[now]}"))
+            self._bar = Progress(*columns, console=console.real, transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("articles", total=None, chunks="", now="")
+        else:
+            self._ticker.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join()
+        if self._bar is not None:
+            self._bar.__exit__(kind, exc, tb)
+
+    def start(self, files: int) -> None:
+        """The run reads this many files."""
+        self.total = files
+
+    def file(self, name: str) -> None:
+        """It goes on to the file with this id."""
+        self.started += 1
+        self.current = name
+        if self._bar is not None:
+            self._show_bar()
+
+    def chunks(self, count: int) -> None:
+        """It embedded this many more chunks."""
+        self.embedded += count
+        if self._bar is not None:
+            self._show_bar()
+
+    def _show_bar(self) -> None:
+        from retrieval.messages import shown_path
+
+        assert self._bar is not None
+        self._bar.update(self._task, total=self.total, completed=max(self.started - 1, 0),
+                         now=shown_path(self.current), chunks=f"{self.embedded} chunks embedded")
+
+    def _tick(self) -> None:
+        from retrieval.messages import shown_path
+
+        while not self._stop.wait(PROGRESS_EVERY):
+            if self.current:
+                errors.print(f"ingest: {max(self.started - 1, 0)}/{self.total} files read, {self.embedded} chunks "
+                             f"embedded; now {escape(shown_path(self.current))}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def ingest(
     corpus: Corpus = None,
@@ -201,33 +306,22 @@ def ingest(
 
     Example: newsqa ingest --corpus seeds
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from retrieval.corpus import ingest as run_ingest
     from retrieval.index import build_embedder
+    from retrieval.messages import shown_path
 
     settings = settings_with(corpus_dir=corpus, index_dir=index_dir)
     started = time.perf_counter()
     with user_errors():
         embedder = build_embedder(settings)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console.real, transient=True) as progress:
-            files = progress.add_task("articles", total=None)
-            chunks = progress.add_task("chunks embedded", total=None)
-
-            def on_progress(event: str, amount: int) -> None:
-                if event == "files":
-                    progress.update(files, total=amount)
-                elif event == "file":
-                    progress.advance(files, amount)
-                else:
-                    progress.advance(chunks, amount)
-
-            report = run_ingest(settings, embedder, reset=reset, progress=on_progress)
+        with IngestProgress() as progress:
+            report = run_ingest(settings, embedder, reset=reset, progress=progress)
     for skipped in report.skipped:
         errors.print(
-            f"[yellow]warning:[/] skipped {escape(str(skipped.path))}: {escape(skipped.reason)}", soft_wrap=True
+            f"[yellow]warning:[/] skipped {escape(shown_path(skipped.path))}: {escape(skipped.reason)}", soft_wrap=True
         )
+    for cut in report.cut:
+        errors.print(f"[yellow]warning:[/] {escape(shown_path(cut.path))} {escape(cut.reason)}", soft_wrap=True)
     summary = (
         f"Indexed {report.chunks_total} chunks from {settings.corpus_dir} into {settings.index_dir}: "
         f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
@@ -249,6 +343,7 @@ def ask(
 
     \b
     Example: newsqa ask "When did Shoigu visit Pyongyang?"   (--mode extractive: offline quotes only)
+    A question that starts with "-" goes after "--": newsqa ask -- "-5 °C in Moscow: when?"
     """
     settings = settings_with(index_dir=index_dir)
     with user_errors():
@@ -269,6 +364,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
     Example: newsqa chat
     """
     from bot.conversation import as_read, remember
+    from retrieval.engine import as_text
     from retrieval.question import History
 
     settings = settings_with(index_dir=index_dir)
@@ -295,8 +391,13 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
         if line in ("/quit", "/exit", "/q"):
             return
         try:
+            line = as_text(line)  # a NUL typed or pasted in is a space, as in `ask`
             if line in commands:
                 commands[line]()
+                continue
+            if re.fullmatch(r"/[A-Za-z_]+", line.split()[0]):  # a command, not a question starting with "/"
+                errors.print(f"[yellow]unknown command {escape(line.split()[0])}; /help lists the commands[/]",
+                             soft_wrap=True)
                 continue
             answer = as_read(engine.ask(line, top_k=top_k, mode=mode.value, history=history), line)
             print_answer(answer, engine)
@@ -356,8 +457,10 @@ def sources(
 @app.command(name="eval")
 def evaluate(
     questions: Annotated[
-        Path, typer.Option("--questions", help="Fixture file (YAML) of questions and expected answers.")
-    ] = Path("tests/fixtures/questions.yaml"),
+        Path | None,
+        typer.Option("--questions", help="Fixture file (YAML) of questions and expected answers "
+                     "(default: the seed fixture that comes with newsqa, tests/fixtures/questions.yaml)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
     top_k: TopK = None,
     index_dir: IndexDir = None,
@@ -366,15 +469,18 @@ def evaluate(
     """Run a fixture question set and print a scorecard (hit rates, abstention, latency).
 
     \b
-    Example: newsqa eval --questions tests/fixtures/questions.yaml --json report.json
+    Example: newsqa eval --questions my-questions.yaml --json report.json
     Generated answers, same scorecard: newsqa eval --mode llm
     """
     from rich.progress import Progress
     from rich.table import Table
 
-    from retrieval.answer import load_questions, run_eval
+    from retrieval.answer import bundled_questions, load_questions, run_eval
 
     settings = settings_with(index_dir=index_dir)
+    questions = questions or bundled_questions()
+    if json_out:
+        check_report_path(json_out)  # before the eval runs, not after it, when the scorecard would be lost
     with user_errors():
         items = load_questions(questions)
         engine = open_engine(settings)
@@ -415,8 +521,29 @@ def evaluate(
     if engine.answer_mode(mode.value) == "llm":
         print_generation_summary(answers, settings)
     if json_out:
-        json_out.write_text(report.model_dump_json(indent=2), "utf-8")
+        write_report(json_out, report.model_dump_json(indent=2))
         console.print(f"Full report written to {json_out}")
+
+
+def check_report_path(path: Path) -> None:
+    """One line and exit 1 when the report could not be written to `path`, found by trying to."""
+    if path.is_dir():
+        fail(f"--json {path} is a directory; pass a file name, e.g. --json {path / 'report.json'}")
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        fail(f"cannot write the report to {path} ({exc.strerror or exc}); pass --json a path in a writable directory")
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write the report whole or not at all: into a file beside it, then renamed over it."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
 
 
 def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
@@ -464,6 +591,27 @@ def telegram_bot(
         run(build_application(settings, engine), webhook_url=webhook_url, listen=listen, port=port)
     except StartupError as exc:
         fail(str(exc))
+
+
+def show_version(value: bool) -> None:
+    """Print the installed version and stop (`--version`)."""
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"newsqa {version('newsqa')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    context: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """The options before any command (the app's help text is given to `typer.Typer` above)."""
+    if context.invoked_subcommand != "bot":  # the bot logs with timestamps instead (bot/logs.py)
+        show_warnings()
 
 
 def main() -> None:

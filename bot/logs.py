@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from retrieval.messages import strip_credentials
+from telegram.error import InvalidToken, NetworkError
+
+from retrieval.messages import first_line, strip_credentials
 from retrieval.settings import Settings
 
 
@@ -32,6 +34,22 @@ class Redact(logging.Filter):
         return True
 
 
+class QuietNetwork(logging.Filter):
+    """python-telegram-bot logs a Bot API it cannot reach (or a refused token) with a hundred lines of
+    traceback. The failure that ends start-up is dropped (`newsqa bot` says it in one line); any other
+    is kept as one line naming the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, (NetworkError, InvalidToken)):
+            return True
+        if "Bootstrap" in record.getMessage():
+            return False
+        record.msg, record.args = f"{record.getMessage()} ({type(error).__name__}: {first_line(error)})", None
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(settings: Settings, verbose: bool = False) -> None:
     """Log to stderr with the bot token redacted; httpx's per-request lines (URLs carry the token)
     only in verbose mode."""
@@ -39,5 +57,6 @@ def configure_logging(settings: Settings, verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     for handler in logging.getLogger().handlers:
+        handler.addFilter(QuietNetwork())  # before Redact, which renders the traceback it would drop
         handler.addFilter(Redact([token]))
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)

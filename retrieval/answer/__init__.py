@@ -11,6 +11,7 @@ _NAMES = {
     "build_citations": "extractive",
     "extractive_answer": "extractive",
     "FixtureError": "evaluation",
+    "bundled_questions": "evaluation",
     "load_questions": "evaluation",
     "run_eval": "evaluation",
 }

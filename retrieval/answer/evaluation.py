@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -88,6 +89,12 @@ class EvalReport(BaseModel):
 
     scorecard: Scorecard
     results: list[QuestionResult]
+
+
+def bundled_questions() -> Path:
+    """The seed fixture that comes with newsqa, wherever it is run from (tests/fixtures/questions.yaml,
+    shipped in the package as `retrieval/answer/questions.yaml`)."""
+    return Path(str(resources.files("retrieval.answer").joinpath("questions.yaml")))
 
 
 def load_questions(path: Path) -> list[Question]:

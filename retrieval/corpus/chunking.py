@@ -38,7 +38,12 @@ def split_sentences(text: str, start: int, end: int) -> Iterator[Sentence]:
 
 def article_sentences(article: Article) -> list[Sentence]:
     """Every sentence of the article body, in reading order."""
-    return [s for span in article.body for s in split_sentences(article.text, span.start, span.end)]
+    return list(_sentences(article))
+
+
+def _sentences(article: Article) -> Iterator[Sentence]:
+    for span in article.body:
+        yield from split_sentences(article.text, span.start, span.end)
 
 
 def chunk_id(article_id: str, start: int, text: str) -> str:
@@ -46,17 +51,22 @@ def chunk_id(article_id: str, start: int, text: str) -> str:
     return hashlib.sha1(f"{article_id}\x00{start}\x00{text}".encode()).hexdigest()[:24]
 
 
-def chunk_article(article: Article, max_chars: int = 600, max_sentences: int = 5) -> list[Chunk]:
-    """Group consecutive sentences into chunks of at most `max_chars` (a longer sentence stands alone)."""
+def chunk_article(
+    article: Article, max_chars: int = 600, max_sentences: int = 5, max_chunks: int | None = None
+) -> list[Chunk]:
+    """Group consecutive sentences into chunks of at most `max_chars` (a longer sentence stands alone);
+    with `max_chunks`, only the first that many (the rest of the text is not even split)."""
     groups: list[list[Sentence]] = []
     current: list[Sentence] = []
-    for sentence in article_sentences(article):
+    for sentence in _sentences(article):
         size = sentence.end - current[0].start if current else 0
         if current and (size > max_chars or len(current) >= max_sentences):
             groups.append(current)
             current = []
+            if max_chunks is not None and len(groups) >= max_chunks:
+                break
         current.append(sentence)
-    if current:
+    if current and (max_chunks is None or len(groups) < max_chunks):
         groups.append(current)
 
     chunks = []

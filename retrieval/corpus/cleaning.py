@@ -95,21 +95,30 @@ def _is_debris(line: str, raw_line: str, rules: Rules) -> bool:
     return len(line.split()) <= rules.byline_max_words and not _TERMINAL.search(line)
 
 
-def _caption_repeats_body(line: str, others: list[str], rules: Rules) -> bool:
-    """A photo caption whose words (before the credit) all stand in another body line."""
+def _repeated_captions(lines: list[str], rules: Rules) -> set[str]:
+    """The photo captions whose words (before the credit) all stand in another body line. Each distinct
+    line is read once: a file of many repeated lines costs what its distinct lines do, not their square."""
+    distinct = list(dict.fromkeys(lines))
+    words: dict[str, set[str]] = {}
+
+    def repeats(caption: set[str], line: str) -> bool:
+        for other in distinct:
+            if other != line and other not in words:
+                words[other] = set(content_words(other))
+            if other != line and len(caption & words[other]) >= 0.8 * len(caption):
+                return True
+        return False
+
+    return {line for line in distinct if (caption := _caption_words(line, rules)) and repeats(caption, line)}
+
+
+def _caption_words(line: str, rules: Rules) -> set[str]:
+    """The content words of a caption before its credit marker; empty for a line that is no caption."""
     for marker in rules.caption_markers:
         index = line.find(marker)
-        if index <= 0:
-            continue
-        caption = set(content_words(line[:index]))
-        if not caption:
-            return False
-        return any(
-            len(caption & set(content_words(other))) >= 0.8 * len(caption)
-            for other in others
-            if other != line
-        )
-    return False
+        if index > 0:
+            return set(content_words(line[:index]))
+    return set()
 
 
 def _published(text: str, rules: Rules) -> str | None:
@@ -156,7 +165,8 @@ def clean(document: RawDocument) -> Article | None:
         if line and not _is_debris(line, text[line_span.start : line_span.end], rules):
             kept.append(span)
     lines = [text[s.start : s.end] for s in kept]
-    body = [s for s, line in zip(kept, lines) if not _caption_repeats_body(line, lines, rules)]
+    repeated = _repeated_captions(lines, rules)
+    body = [s for s, line in zip(kept, lines) if line not in repeated]
     if not body:
         return None
     body_text = "\n".join(text[s.start : s.end] for s in body)

@@ -23,32 +23,34 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from retrieval.corpus.chunking import chunk_article
 from retrieval.corpus.cleaning import clean
 from retrieval.corpus.loading import (
+    FileBytes,
     Skipped,
-    corpus_files,
     decode_document,
     digest_bytes,
     document_id,
     outside_corpus,
     read_bytes,
+    walk_corpus,
 )
 from retrieval.corpus.locking import ingest_lock
 from retrieval.index import (
     ChunkStore,
     Embedder,
     SentenceStore,
+    StoreError,
     check_writable,
     derived,
     embed_sentences,
     embedder_identity,
     embedding_dimension,
+    out_of_space,
 )
 from retrieval.messages import first_line
 from retrieval.models import Article, Chunk
@@ -56,8 +58,17 @@ from retrieval.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Called as progress(event, amount): ("files", n) once, ("file", 1) per file, ("chunks", n) per batch.
-Progress = Callable[[str, int], None]
+class Progress(Protocol):
+    """What an ingest tells whoever watches it."""
+
+    def start(self, files: int) -> None:
+        """The run reads this many files."""
+
+    def file(self, name: str) -> None:
+        """It goes on to the file with this id."""
+
+    def chunks(self, count: int) -> None:
+        """It embedded this many more chunks."""
 
 
 @dataclass
@@ -69,6 +80,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    cut: list[Skipped] = field(default_factory=list)  # files indexed only in part (a limit), and why
     chunks_embedded: int = 0
     sentences_embedded: int = 0  # chunks whose sentence vectors were computed (with theirs, and backfilled)
     chunks_total: int = 0
@@ -137,7 +149,7 @@ class ChunkWriter:
             # Each sentence embedded alone, once: search scores sentences, and reads never embed them.
             self._sentence_rows.extend(zip(batch, embed_sentences(self.embedder, batch, self.embed_batch), strict=True))
         if self.progress:
-            self.progress("chunks", len(batch))
+            self.progress.chunks(len(batch))
         if len(self._to_write) >= self.write_batch:
             self._write()
 
@@ -179,17 +191,27 @@ def ingest(
     """Bring the index in line with the corpus directory; see the module docstring. Without
     `sentence_vectors`, search embeds sentences when it reads them (the same vectors, later: a
     benchmark of answer quality needs only the few it reads)."""
-    files = corpus_files(settings.corpus_dir)
+    listing = walk_corpus(settings.corpus_dir)
     if not settings.chroma_host:
         # The index directory must be creatable before its lock file can be; say so in one line.
         check_writable(settings)
     with ingest_lock(settings.index_dir, rebuilding=reset):
-        return _ingest_locked(settings, embedder, files, reset, progress, sentence_vectors)
+        try:
+            return _ingest_locked(settings, embedder, listing, reset, progress, sentence_vectors)
+        except Exception as exc:
+            if settings.chroma_host or not out_of_space(settings.index_dir):
+                raise
+            # Nothing is lost: Chroma rolled the failed write back, and the registry makes the next
+            # run redo exactly the articles this one did not finish.
+            raise StoreError(
+                f"no space left on the device holding the index at {settings.index_dir}; free some space "
+                "and run `newsqa ingest` again (what is indexed stays, the rest is added then)"
+            ) from exc
 
 
 def _ingest_locked(
-    settings: Settings, embedder: Embedder, files: list[Path], reset: bool, progress: Progress | None,
-    sentence_vectors: bool,
+    settings: Settings, embedder: Embedder, listing: tuple[list[Path], list[Skipped]], reset: bool,
+    progress: Progress | None, sentence_vectors: bool,
 ) -> IngestReport:
     if reset:
         ChunkStore.reset(settings)
@@ -201,54 +223,70 @@ def _ingest_locked(
         store, embedder, settings.embed_batch_size, settings.write_batch_size, progress,
         sentences if sentence_vectors else None,
     )
-    report = IngestReport()
+    files, passed_over = listing
+    report = IngestReport(skipped=list(passed_over))
     seen: set[str] = set()
+    # The first path to a file, and the first file with given bytes, is the article; the others are told apart.
+    by_file: dict[Path, str] = {}
+    by_content: dict[str, str] = {}
     dirty = False
     if progress:
-        progress("files", len(files))
+        progress.start(len(files))
+    limit = round(settings.max_file_mb * 1_000_000)
 
     for path in files:
         article_id = document_id(path, settings.corpus_dir)
+        if progress:
+            progress.file(article_id)
         outside = None if settings.allow_external_symlinks else outside_corpus(path, settings.corpus_dir)
         if outside is not None:
             # Not `seen`: whatever an earlier run indexed through this link is removed below.
             report.skipped.append(outside)
-            if progress:
-                progress("file", 1)
             continue
-        # A file that exists but cannot be read keeps whatever was indexed from it before.
+        target = _resolved(path)
+        if (twin := by_file.get(target)) is not None:
+            report.skipped.append(Skipped(path, f"is the same file as {twin}, which is indexed once"))
+            continue
+        read = read_bytes(path, limit)
+        if isinstance(read, Skipped):
+            # A file that exists but cannot be read keeps whatever was indexed from it before.
+            seen.add(article_id)
+            report.skipped.append(read)
+            continue
+        fingerprint = digest_bytes(read.data)
+        if (twin := by_content.get(fingerprint)) is not None:
+            report.skipped.append(Skipped(path, f"has the same content as {twin}, which is indexed once"))
+            continue
+        by_file[target] = by_content[fingerprint] = article_id
         seen.add(article_id)
-        data = read_bytes(path)
-        if isinstance(data, Skipped):
-            report.skipped.append(data)
-        elif known.get(article_id) == digest_bytes(data):
+        if known.get(article_id) == fingerprint:
             report.unchanged.append(article_id)  # decided from the bytes alone: nothing is parsed
+            continue
+        prepared = _prepare(path, settings, read.data)
+        if isinstance(prepared, Skipped):
+            report.skipped.append(prepared)
+            continue
+        article, chunks = prepared
+        _tell_cut(report, path, read, chunks, settings)
+        chunks = chunks[: settings.max_chunks_per_article]
+        registered = article_id in known  # possibly half-written by a killed run
+        if article is None:
+            report.skipped.append(Skipped(path, "has no article text left after cleaning"))
+        if (article is not None or registered) and not dirty:
+            # Derived indexes built from here on must not pass for ones of the old content.
+            store.bump_revision()
+            dirty = True
+        if article is None:
+            if registered:
+                sentences.delete_article(article_id)
+                store.remove_article(article_id)
+                report.removed.append(article_id)
         else:
-            prepared = _prepare(path, settings, data)
-            if isinstance(prepared, Skipped):
-                report.skipped.append(prepared)
-            else:
-                article, chunks = prepared
-                registered = article_id in known  # possibly half-written by a killed run
-                if article is None:
-                    report.skipped.append(Skipped(path, "has no article text left after cleaning"))
-                if (article is not None or registered) and not dirty:
-                    # Derived indexes built from here on must not pass for ones of the old content.
-                    store.bump_revision()
-                    dirty = True
-                if article is None:
-                    if registered:
-                        sentences.delete_article(article_id)
-                        store.remove_article(article_id)
-                        report.removed.append(article_id)
-                else:
-                    if registered:
-                        sentences.delete_article(article_id)
-                        store.begin_article(article_id)
-                    writer.add(article, chunks)
-                    (report.updated if known.get(article_id) else report.added).append(article_id)
-        if progress:
-            progress("file", 1)
+            if registered:
+                sentences.delete_article(article_id)
+                store.begin_article(article_id)
+            writer.add(article, chunks)
+            (report.updated if known.get(article_id) else report.added).append(article_id)
     writer.flush()
     report.chunks_embedded = writer.embedded
     if sentence_vectors:
@@ -279,11 +317,35 @@ def _prepare(path: Path, settings: Settings, data: bytes) -> tuple[Article | Non
         if isinstance(document, Skipped):
             return document
         article = clean(document)
-        chunks = [] if article is None else chunk_article(article, max_chars=settings.chunk_chars)
+        # One chunk over the limit is asked for, to tell a cut article from one exactly at the limit.
+        most = settings.max_chunks_per_article + 1
+        chunks = [] if article is None else chunk_article(article, max_chars=settings.chunk_chars, max_chunks=most)
     except Exception as exc:
         log.debug("preparing %s failed", path, exc_info=True)
         return Skipped(path, f"could not be processed ({type(exc).__name__}: {first_line(exc)})")
     return article, chunks
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return path
+
+
+def _tell_cut(report: IngestReport, path: Path, read: FileBytes, chunks: list[Chunk], settings: Settings) -> None:
+    """Record that a limit left part of a file out of the index."""
+    if read.cut:
+        report.cut.append(Skipped(
+            path, f"is {read.size / 1e6:.3g} MB; only its first {settings.max_file_mb:g} MB are indexed "
+            "(NEWSQA_MAX_FILE_MB); split it into articles or raise the limit",
+        ))
+    if len(chunks) > settings.max_chunks_per_article:
+        report.cut.append(Skipped(
+            path, f"makes more than {settings.max_chunks_per_article} chunks; only the first "
+            f"{settings.max_chunks_per_article} are indexed (NEWSQA_MAX_CHUNKS_PER_ARTICLE); "
+            "split it into articles or raise the limit",
+        ))
 
 
 def _backfill_sentences(

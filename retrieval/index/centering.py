@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, NonNegativeInt
+
+from retrieval.index.saved import damaged, read_model
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +106,34 @@ class LanguageCentroids:
         tmp.replace(directory / FILE_NAME)
 
     @classmethod
-    def load(cls, directory: Path) -> LanguageCentroids | None:
-        """The saved centroids, or None when missing, unreadable or from before references were saved."""
+    def load(cls, directory: Path, dimension: int) -> LanguageCentroids | None:
+        """The saved centroids; None when missing or from before references were saved; DamagedIndex
+        when unreadable, of the wrong shape, or of vectors that are not `dimension` long."""
         path = directory / FILE_NAME
         if not path.exists():
             return None
-        try:
-            payload = json.loads(path.read_text("utf-8"))
-            if "references" not in payload:
-                log.info("language centroids at %s predate centring references; they will be rebuilt", path)
-                return None
-            centroids = {k: np.asarray(v, dtype=np.float32) for k, v in payload["centroids"].items()}
-            references = {k: np.asarray(v, dtype=np.float32) for k, v in payload["references"].items()}
-            counts = {k: int(v) for k, v in payload["counts"].items()}
-            return cls(centroids, counts, str(payload["revision"]), references)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("language centroids at %s are unreadable (%s); they will be rebuilt", path, exc)
+        saved = read_model(path, _Saved)
+        if saved.references is None:
+            log.info("language centroids at %s predate centring references; they will be rebuilt", path)
             return None
+        if not set(saved.centroids) == set(saved.references) == set(saved.counts):
+            raise damaged(path, "its centroids, references and counts name different languages")
+        for name, vectors in (("centroids", saved.centroids), ("references", saved.references)):
+            for language, vector in vectors.items():
+                if len(vector) != dimension:
+                    raise damaged(path, f"{name}.{language} has {len(vector)} dimensions, the index {dimension}")
+        centroids = {k: np.asarray(v, dtype=np.float32) for k, v in saved.centroids.items()}
+        references = {k: np.asarray(v, dtype=np.float32) for k, v in saved.references.items()}
+        return cls(centroids, saved.counts, saved.revision, references)
+
+
+class _Saved(BaseModel):
+    """centroids.json, as `save` writes it."""
+
+    revision: str
+    counts: dict[str, NonNegativeInt]
+    centroids: dict[str, list[float]]
+    references: dict[str, list[float]] | None = None  # absent in files written before references were
 
 
 def _references(centroids: dict[str, np.ndarray], samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

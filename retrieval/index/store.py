@@ -8,7 +8,7 @@ any point is detected and redone by the next run.
 
 from __future__ import annotations
 
-import atexit
+import errno
 import functools
 import json
 import logging
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from retrieval.index.snapshot import SnapshotError, snapshot
 from retrieval.messages import first_line, safe_url
 from retrieval.models import Chunk, Sentence
 from retrieval.settings import Settings
@@ -172,13 +173,11 @@ def build_client(settings: Settings, create: bool) -> Any:
             raise error from exc
     path = settings.chroma_dir
     database = path / DATABASE_NAME
-    if not create and not database.exists():
-        raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
     if create:
         check_writable(settings)
-    check_database(database)
-    if not create and not _writable(path):
-        path = _private_copy(path)
+        check_database(database)
+    else:
+        path = _reader_snapshot(settings, database)
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
@@ -187,6 +186,29 @@ def build_client(settings: Settings, create: bool) -> Any:
         raise StoreError(
             f"cannot open the index at {settings.index_dir} ({type(exc).__name__}: {first_line(exc)}); "
             "rebuild it with `newsqa ingest --reset`"
+        ) from exc
+
+
+def _reader_snapshot(settings: Settings, database: Path) -> Path:
+    """The private copy a reader opens (see `snapshot`), or one line saying why it cannot be made."""
+    try:
+        if not database.exists():
+            raise IndexMissingError(f"no index at {settings.index_dir}; run `newsqa ingest` first")
+        check_database(database)
+        return snapshot(settings.chroma_dir, DATABASE_NAME)
+    except SnapshotError as exc:
+        raise StoreError(f"cannot read the index at {settings.index_dir}: {exc.strerror}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise damaged_error(database, exc) from exc
+    except PermissionError as exc:
+        raise StoreError(
+            f"cannot read the index at {settings.index_dir} (permission denied: {exc.filename}); "
+            f"ask its owner to make it readable, e.g. chmod -R a+rX {settings.index_dir}"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read the index at {settings.index_dir} ({exc.strerror or exc}: {exc.filename}); "
+            "check the disk, or rebuild it with `newsqa ingest --reset`"
         ) from exc
 
 
@@ -203,21 +225,17 @@ def check_writable(settings: Settings) -> None:
                          "pass --index-dir to a writable place") from exc
 
 
-def _writable(path: Path) -> bool:
-    database = path / DATABASE_NAME
-    return os.access(path, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
-
-
-def _private_copy(path: Path) -> Path:
-    """A throw-away copy of a read-only index for this process: embedded Chroma writes to its files
-    whenever it opens a collection (it re-persists the HNSW segment and touches its database), so a
-    read-only index can only be answered from a copy. Removed when the process exits."""
-    scratch = Path(tempfile.mkdtemp(prefix="newsqa-readonly-"))
-    atexit.register(shutil.rmtree, scratch, True)
-    copy = scratch / "chroma"
-    shutil.copytree(path, copy)
-    log.info("the index at %s is read-only; answering from a private copy in %s", path, copy)
-    return copy
+def out_of_space(directory: Path) -> bool:
+    """Whether the device holding `directory` refuses another MiB: asked after a write failed, because
+    Chroma reports a full disk only as a failed compaction, without the system's error."""
+    try:
+        with tempfile.TemporaryFile(dir=directory) as probe:  # unnamed: nothing is left behind
+            probe.write(bytes(2**20))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return False
 
 
 def forget_client(path: Path) -> None:
@@ -289,6 +307,7 @@ class ChunkStore:
         self.client = client
         self.name = name
         self.address = address  # the server's URL in server mode, for error messages
+        self.dimension = dimension  # of the embedder's vectors: what saved centroids must match
         self.database = database or Path(DATABASE_NAME)  # the embedded index file, for error messages
         self._open(embedder_id, dimension, create, ef_search)
         if create:
@@ -625,7 +644,7 @@ class ChunkStore:
     @_remote("reading the index revision")
     def revision(self) -> str:
         """Changes whenever chunks are added or removed; derived indexes compare against it."""
-        # Read afresh: another process (an ingest) may have changed it since this one opened.
+        # Read afresh: on a Chroma server another machine may have changed it since this process opened it.
         articles = self.client.get_collection(name=f"{self.name}_articles", embedding_function=None)
         return str((articles.metadata or {}).get("revision", ""))
 
