@@ -221,6 +221,8 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
         published = f", {citation.published}" if citation.published else ""
         console.print(f"[cyan][{citation.n}][/] “{quote}”")
         console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
+        if citation.n == 1 and answer.glossed and answer.gloss:
+            console.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
 
 
 # Seconds between two progress lines when the output is not a terminal (a log, CI): enough to show it

@@ -118,6 +118,12 @@ def test_ask_prints_the_answer_and_numbered_citations(index_dir: Path) -> None:
     assert "[1]" in result.output and "001_309902524711f206.txt" in result.output
 
 
+def test_ask_renders_a_date_quoted_in_another_language_in_the_readers(index_dir: Path) -> None:
+    result = newsqa("ask", "--index-dir", str(index_dir), "Когда Шойгу был в Пхеньяне?")
+    assert result.exit_code == 0, result.output
+    assert "ngày 27/7 → 27 июля" in result.output
+
+
 def test_ask_json_prints_exactly_the_answer_model(index_dir: Path) -> None:
     result = newsqa("ask", "--json", "--index-dir", str(index_dir), "Когда Шойгу был в Пхеньяне?")
     assert result.exit_code == 0, result.output
@@ -125,6 +131,7 @@ def test_ask_json_prints_exactly_the_answer_model(index_dir: Path) -> None:
     data = json.loads(result.output)
     assert set(data) == set(Answer.model_fields)
     assert data["mode"] == "extractive" and data["confidence"] in ("answer", "unsure")
+    assert (data["glossed"], data["gloss"], data["asks"], data["language"]) == ("ngày 27/7", "27 июля", "when", "ru")
     for citation in data["citations"]:
         assert set(citation) >= {"n", "source", "title", "published", "quote", "score"}
 
