@@ -220,6 +220,9 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
             quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
         published = f", {citation.published}" if citation.published else ""
         console.print(f"[cyan][{citation.n}][/] “{quote}”")
+        if citation.translation:
+            translated = tr.gettext(fmt.TRANSLATED).format(language=citation.language or "?")
+            console.print(f"    [green]“{escape(citation.translation)}”[/] [dim]({escape(translated)})[/]")
         console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
         if citation.n == 1 and answer.glossed and answer.gloss:
             console.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
@@ -468,7 +471,9 @@ def evaluate(
     index_dir: IndexDir = None,
     mode: ModeOption = AnswerMode.auto,
 ) -> None:
-    """Run a fixture question set and print a scorecard (hit rates, abstention, latency).
+    """Run a fixture question set and print a scorecard (hit rates, context recall, abstention, latency).
+
+    Context recall: how often the passages a model would read (no model is asked) hold the answer.
 
     \b
     Example: newsqa eval --questions my-questions.yaml --json report.json
@@ -494,7 +499,7 @@ def evaluate(
                 answers.append(engine.ask(question, top_k=top_k, mode=mode.value))
                 return answers[-1]
 
-            report = run_eval(items, ask_one, lambda _: progress.advance(task))
+            report = run_eval(items, ask_one, lambda _: progress.advance(task), read=engine.model_context)
     failures = [r for r in report.results if not r.passed]
     for result in failures:
         console.print(f"[red]✗[/] {escape(result.id)}: {escape('; '.join(result.reasons))}")
@@ -507,6 +512,8 @@ def evaluate(
         ("source hit@3", f"{card.source_hit_at_3:.3f}"),
         ("answer in first quote", f"{card.answer_in_first_quote:.3f}"),
         ("answer in any quote", f"{card.answer_in_any_quote:.3f}"),
+        (f"context recall ({settings.llm_passages} passages, {settings.llm_context_tokens} tokens)",
+         "—" if card.context_recall is None else f"{card.context_recall:.3f}"),
         ("correct abstention", "—" if card.correct_abstention is None else f"{card.correct_abstention:.3f}"),
         ("false abstention", f"{card.false_abstention:.3f}"),
         ("latency p50 / p95", f"{card.latency_p50_ms:.0f} ms / {card.latency_p95_ms:.0f} ms"),

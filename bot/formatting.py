@@ -50,6 +50,7 @@ NEW_CONVERSATION = N_("Started over: your next question is read on its own, not 
 NO_ANSWER = N_("The sources don't say: none of the indexed articles answers this question.")
 UNSURE = N_("These passages may not answer the question; check them before relying on them.")
 READ_AS = N_("Read as: {question}")
+TRANSLATED = N_("translated from {language}")
 ABOUT = N_("About: {topic}")
 PUBLISHED = N_("(article published {date})")
 EXPAND = N_("Expand [{n}]")
@@ -99,27 +100,36 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:—-") + "…"
 
 
-def render_citation(citation: Citation, title: bool = True, limit: int | None = None) -> str:
+def render_citation(citation: Citation, title: bool = True, limit: int | None = None,
+                    tr: Translations = ENGLISH) -> str:
     """One numbered citation: the quoted passage (its answering span bold; cut at a word after `limit`
     characters, marked "…"), then its number, a short title (left out when the quote before is from the
-    same article) and date."""
+    same article) and date. A quote the model translated shows the translation, labelled, with the quote
+    itself one tap away (an expandable blockquote)."""
     label = f"[{citation.n}]"
     if title and citation.title:
         label += f" {escape(shorten(citation.title, CITED_TITLE_CHARS))}"
     if citation.published:
         label += f" · {escape(citation.published)}"
+    if citation.translation:
+        reader = str(tr.info().get("language") or DEFAULT_LANGUAGE)
+        source = language_name(citation.language or "", reader)
+        label += " · " + escape(tr.gettext(TRANSLATED).format(language=source))
+        return (f"<blockquote>{escape(citation.translation)}</blockquote>\n"
+                f"<blockquote expandable>{escape(citation.quote)}</blockquote>\n<i>{label}</i>")
     quote = citation.quote if limit is None else shorten(citation.quote, limit)
     return f"<blockquote>{emphasise(quote, citation.highlight)}</blockquote>\n<i>{label}</i>"
 
 
-def render_citations(answer: Answer) -> list[str]:
+def render_citations(answer: Answer, tr: Translations = ENGLISH) -> list[str]:
     """The quotes under an answer: the first whole, with the rendering of its answering span when it is in
     another language; the others by their start (Expand shows them whole). An article's title is said
     once in a row."""
     rendered, previous = [], None
     for citation in answer.citations:
         first = citation.n == 1
-        rendered.append(render_citation(citation, citation.source != previous, None if first else MORE_QUOTE_CHARS))
+        limit = None if first else MORE_QUOTE_CHARS
+        rendered.append(render_citation(citation, citation.source != previous, limit, tr))
         if first and answer.glossed and answer.gloss:
             rendered.append(f"<i>{escape(answer.glossed)} → {escape(answer.gloss)}</i>")
         previous = citation.source
@@ -203,7 +213,7 @@ def render_answer(answer: Answer, tr: Translations = ENGLISH, about: Holdings | 
         parts.append(head)
     if answer.confidence == "unsure" and not answer.abstained:
         parts.append(f"⚠️ <i>{escape(tr.gettext(UNSURE))}</i>")
-    parts.extend(render_citations(answer))
+    parts.extend(render_citations(answer, tr))
     return "\n".join(parts)
 
 

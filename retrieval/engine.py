@@ -131,6 +131,14 @@ class Engine:
         hits, _ = self.searcher.search(question, max(top_k, POOL))
         return extractive_answer(question, hits, self.abstain_params, top_k)
 
+    def model_context(self, question: str) -> list[str]:
+        """What a model would read for a question (the passages at NEWSQA_LLM_PASSAGES and
+        NEWSQA_LLM_CONTEXT_TOKENS, searched as written: no translation, no reranking), without asking one."""
+        from retrieval.generate import passage_texts
+
+        hits, _ = self.generator.passages(self.analyse(question), None, translate=False, rerank=False)
+        return passage_texts(hits, self.settings.llm_context_tokens)
+
     def smalltalk(self, question: Question) -> Answer:
         """The reply to a greeting, thanks, goodbye or a verdict on an answer: what newsqa knows (no search)."""
         assert question.smalltalk is not None

@@ -116,6 +116,8 @@ class Citation(BaseModel):
     highlight: str | None = Field(default=None, description="the span that answers the question")
     chunk_id: str = ""
     language: str | None = None  # the quote's language
+    translation: str | None = Field(default=None, description="the quote in the reader's language, by the model")
+    translated_to: str | None = None  # the language of `translation`
 
 
 class Answer(BaseModel):

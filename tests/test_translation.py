@@ -11,6 +11,7 @@ import pytest
 
 from retrieval.engine import Engine
 from retrieval.generate import prompts
+from retrieval.generate.context import spread
 from retrieval.generate.generation import Generator
 from retrieval.generate.translation import parse_queries, target_languages
 from retrieval.settings import Settings
@@ -57,8 +58,8 @@ def test_the_translations_are_searched_together_with_the_question(engine: Engine
     server.script(TRANSLATED)
     generator = translating(engine, server)
     prepared = generator.prepare(QUESTION, 3)
-    expected, _ = engine.searcher.search(QUESTION, 3, queries=QUERIES)
-    assert [h.chunk.id for h in prepared.hits] == [h.chunk.id for h in expected]
+    expected, _ = engine.searcher.search(QUESTION, generator.pool(3), queries=QUERIES)
+    assert [h.chunk.id for h in prepared.hits] == [h.chunk.id for h in spread(expected, 10)]
     assert prepared.notes == []
 
 

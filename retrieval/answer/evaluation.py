@@ -57,6 +57,7 @@ class QuestionResult(BaseModel):
     source_hit_3: bool
     answer_in_first_quote: bool
     answer_in_any_quote: bool
+    answer_in_context: bool | None = None  # in what a model would read (None: not measured)
     passed: bool
     reasons: list[str]
     latency_ms: float
@@ -72,6 +73,7 @@ class Scorecard(BaseModel):
     source_hit_at_3: float
     answer_in_first_quote: float
     answer_in_any_quote: float
+    context_recall: float | None = None  # share of answerable questions whose answer a model would read
     correct_abstention: float | None
     false_abstention: float
     latency_p50_ms: float
@@ -122,8 +124,8 @@ def _percentile(values: list[float], q: float) -> float:
     return round(ordered[index], 1)
 
 
-def judge(question: Question, answer: Answer, latency_ms: float) -> QuestionResult:
-    """Compare one answer with what the fixture expects."""
+def judge(question: Question, answer: Answer, latency_ms: float, context: list[str] | None = None) -> QuestionResult:
+    """Compare one answer (and, when given, the passages a model would read) with what the fixture expects."""
     sources = [c.source for c in answer.citations]
     quotes = [c.quote for c in answer.citations]
     wanted = question.expected_answer
@@ -162,6 +164,7 @@ def judge(question: Question, answer: Answer, latency_ms: float) -> QuestionResu
         source_hit_3=hit3,
         answer_in_first_quote=in_first,
         answer_in_any_quote=in_any,
+        answer_in_context=None if context is None else any(contains_answer(t, w) for t in context for w in wanted),
         passed=not reasons,
         reasons=reasons,
         latency_ms=round(latency_ms, 1),
@@ -172,13 +175,17 @@ def run_eval(
     questions: list[Question],
     ask: Callable[[str], Answer],
     on_result: Callable[[QuestionResult], None] | None = None,
+    read: Callable[[str], list[str]] | None = None,
 ) -> EvalReport:
-    """Ask every question through `ask` and score the answers."""
+    """Ask every question through `ask` and score the answers; with `read` (the passages a model would be
+    given for a question), also whether they hold the expected answer (context recall)."""
     results = []
     for question in questions:
         started = time.perf_counter()
         answer = ask(question.question)
-        result = judge(question, answer, (time.perf_counter() - started) * 1000)
+        latency = (time.perf_counter() - started) * 1000
+        context = read(question.question) if read and question.kind == "answer" and question.answerable else None
+        result = judge(question, answer, latency, context)
         results.append(result)
         if on_result:
             on_result(result)
@@ -209,6 +216,8 @@ def score(results: list[QuestionResult]) -> Scorecard:
         source_hit_at_3=rate(answerable, lambda r: r.source_hit_3),
         answer_in_first_quote=rate(answerable, lambda r: r.answer_in_first_quote),
         answer_in_any_quote=rate(answerable, lambda r: r.answer_in_any_quote),
+        context_recall=(rate(answerable, lambda r: bool(r.answer_in_context))
+                        if answerable and all(r.answer_in_context is not None for r in answerable) else None),
         correct_abstention=rate(unanswerable, lambda r: r.abstained) if unanswerable else None,
         false_abstention=rate(answerable, lambda r: r.abstained),
         latency_p50_ms=_percentile(latencies, 0.5),

@@ -6,6 +6,7 @@ from retrieval.rooms import exports
 _NAMES = {
     "Generator": "generation",
     "describe_llm": "llm",
+    "passage_texts": "context",
 }
 __all__ = sorted(_NAMES)
 __getattr__ = exports(__name__, _NAMES)

@@ -1,5 +1,5 @@
-"""What the model reads for each passage: its quote widened by the neighbouring sentences of its
-chunk, within a token budget shared by all passages.
+"""What the model reads: the windows chosen for recall (spread over chunks and articles), each quote
+widened by the neighbouring sentences of its chunk, within a token budget shared by all passages.
 
 The quote stays the citation (exact source text); the wider text only helps the model understand
 it ("the meeting lasted two hours" needs the sentence saying whose meeting).
@@ -7,8 +7,35 @@ it ("the meeting lasted two hours" needs the sentence saying whose meeting).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from retrieval.models import Chunk, Hit
 from retrieval.text import estimate_tokens
+
+# At most this many windows from one chunk and from one article: ten windows of one paragraph would
+# tell the model one thing ten times. On the seed fixture (10 windows, 3,000 tokens) these caps keep
+# context recall at 0.958 while the windows come from more articles.
+PER_CHUNK = 2
+PER_ARTICLE = 4
+
+
+def spread(hits: list[Hit], count: int, per_chunk: int = PER_CHUNK, per_article: int = PER_ARTICLE) -> list[Hit]:
+    """The best `count` windows, best first, with at most `per_chunk` from one chunk and `per_article`
+    from one article; when the caps leave fewer than `count`, the next best fill up."""
+    chosen: list[Hit] = []
+    chunks: Counter[str] = Counter()
+    articles: Counter[str] = Counter()
+    for hit in hits:
+        if chunks[hit.chunk.id] < per_chunk and articles[hit.chunk.source] < per_article:
+            chosen.append(hit)
+            chunks[hit.chunk.id] += 1
+            articles[hit.chunk.source] += 1
+            if len(chosen) == count:
+                return chosen
+    taken = {id(hit) for hit in chosen}
+    rest = [hit for hit in hits if id(hit) not in taken]
+    taken.update(id(hit) for hit in rest[: count - len(chosen)])
+    return [hit for hit in hits if id(hit) in taken]
 
 
 def _window(hit: Hit) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from retrieval.answer import NO_ANSWER, AbstainParams, build_citations, extractive_answer
 from retrieval.generate import prompts
-from retrieval.generate.context import passage_texts
+from retrieval.generate.cards import CardWriter
+from retrieval.generate.context import passage_texts, spread
 from retrieval.generate.llm import LLMConfigError, ReplyCutOff, build_llm, failure_reason, redact, retry_after
 from retrieval.generate.reranking import build_reranker
 from retrieval.generate.reranking import rerank as rerank_hits
@@ -290,6 +291,7 @@ class Generator:
         translator: Translator | None = None,
         reranker: BaseNodePostprocessor | None = None,
         rerank_unavailable: str | None = None,
+        cards: CardWriter | None = None,
     ) -> None:
         self.llm = llm
         self.searcher = searcher
@@ -301,6 +303,7 @@ class Generator:
         self.languages = translator.languages if translator else lambda: dict.fromkeys(searcher.centroids.languages, 1)
         self.reranker = reranker
         self.rerank_unavailable = rerank_unavailable
+        self.cards = cards
 
     @classmethod
     def from_settings(
@@ -331,8 +334,12 @@ class Generator:
         except LLMConfigError as exc:
             log.warning("reranking is off: %s", exc)
             rerank_unavailable = str(exc)
+        cards = None
+        if settings.llm_cards:
+            writer = build_llm(settings, timeout=settings.llm_translate_timeout)
+            cards = CardWriter(writer) if writer is not None else None
         return cls(llm, searcher, settings, abstain_params, translator=translator, reranker=reranker,
-                   rerank_unavailable=rerank_unavailable)
+                   rerank_unavailable=rerank_unavailable, cards=cards)
 
     # -- model calls, each with one wait when a 429 says how long ------------------------------
 
@@ -412,21 +419,25 @@ class Generator:
         return rewritten, None
 
     def pool(self, top_k: int) -> int:
-        """How many windows the search returns: enough for the reranker to choose from."""
-        return max(top_k, self.settings.rerank_candidates if self.reranker else top_k)
+        """How many windows a search for the model returns: enough to spread its passages over chunks and
+        articles, and for the reranker to choose from."""
+        wanted = max(top_k, self.settings.llm_passages)
+        return max(2 * wanted, self.settings.rerank_candidates if self.reranker else wanted)
 
-    def passages(self, question: Question | str, top_k: int, language: str | None,
+    def passages(self, question: Question | str, language: str | None, count: int | None = None,
                  translate: bool = True, rerank: bool = True) -> tuple[list[Hit], list[str]]:
-        """The windows the model is shown (searched with the question's translations, reranked),
-        and notes on any step that failed."""
+        """The `count` (NEWSQA_LLM_PASSAGES) windows the model reads, chosen for recall: searched with the
+        question's translations, reranked, spread over chunks and articles; and notes on any step that
+        failed."""
         question = question if isinstance(question, Question) else analyse(question)
+        count = count or self.settings.llm_passages
         notes: list[str] = []
         queries: list[str] = []
         if translate and self.translator is not None:
             queries, why = self.translator.translate(question.search, language)
             if why:
                 notes.append(f"searched the question as written (translating it failed: {why})")
-        hits, _ = self.searcher.search(question, self.pool(top_k), queries=queries)
+        hits, _ = self.searcher.search(question, self.pool(count), queries=queries)
         if rerank and self.reranker is not None:
             ordered, why = rerank_hits(self.reranker, question.search, hits[: self.settings.rerank_candidates])
             hits = ordered + hits[len(ordered):]
@@ -434,11 +445,12 @@ class Generator:
                 notes.append(f"passages kept in search order (reranking failed: {why})")
         elif rerank and self.rerank_unavailable:
             notes.append(f"passages kept in search order ({self.rerank_unavailable})")
-        return hits[:top_k], notes
+        return spread(hits, count), notes
 
     def prepare(self, question: Question | str, top_k: int, history: History | None = None) -> Prepared:
-        """Condense a follow-up, search as written for the extractive answer that gates and backs up
-        the generated one, then (when it does not abstain) translate, search again and rerank."""
+        """Condense a follow-up, search as written for the extractive answer that backs up the generated
+        one, then translate, search again and rerank for the passages the model reads. The model is asked
+        whatever the extractive answer's confidence: it decides whether the passages answer."""
         question = question if isinstance(question, Question) else analyse(question)
         standalone, failure = self.condense(question, history)
         read_as = standalone.text if standalone is not question else None
@@ -447,20 +459,20 @@ class Generator:
         found = found[:top_k]
         language = standalone.language or short_text_language(standalone.text, tuple(self.languages()))
         prepared = Prepared(standalone, found, extractive, failure, read_as=read_as, language=language)
-        if self.llm is None or failure is not None or extractive.abstained:
+        if self.llm is None or failure is not None or not found:
             return prepared
-        prepared.hits, prepared.notes = self.passages(standalone, top_k, language)
+        prepared.hits, prepared.notes = self.passages(standalone, language)
         prepared.texts = passage_texts(prepared.hits, self.settings.llm_context_tokens)
         return prepared
 
     def _skip_model(self, prepared: Prepared) -> Answer | None:
-        """The answer to give without asking the model, if any."""
+        """The answer to give without asking the model: no model, a failure already, or nothing found."""
         if self.llm is None:
             return prepared.finish(fallback(prepared.extractive, self.unavailable or "no model is configured"))
         if prepared.failure:
             return prepared.finish(fallback(prepared.extractive, prepared.failure))
-        if prepared.extractive.abstained:
-            # weak passages: an extracted "the sources don't say" is safest
+        if not prepared.hits:
+            # An empty search: there is nothing to read, and the extracted "the sources don't say" says so.
             return prepared.finish(prepared.extractive)
         return None
 
@@ -482,7 +494,13 @@ class Generator:
             reply, cut_off = self._chat(self.messages(prepared))
         except Exception as exc:
             return prepared.finish(fallback(prepared.extractive, self._failed("generating the answer", exc)))
-        return grounded_answer(prepared, reply, cut_off)
+        return self.with_cards(grounded_answer(prepared, reply, cut_off), prepared.language)
+
+    def with_cards(self, answer: Answer, language: str | None) -> Answer:
+        """A generated answer whose quotes in other languages carry their translation into `language`."""
+        if self.cards is None or answer.mode != "llm":
+            return answer
+        return self.cards.fill(answer, language)
 
     async def astream(
         self, question: Question | str, top_k: int, history: History | None = None
@@ -527,6 +545,7 @@ class Generator:
         finally:
             await stream.aclose()
         final = grounded_answer(prepared, "".join(raw), cut_off="length" in finish)
+        final = await asyncio.to_thread(self.with_cards, final, prepared.language)
         rest = mapper.flush()
         if rest and streamed and final.mode == "llm" and not final.abstained and "length" not in finish:
             yield rest

@@ -24,9 +24,11 @@ class ReplyCutOff(ConnectionError):
     """A streamed reply ended without the server saying it was finished."""
 
 
-def build_llm(settings: Settings, *, max_tokens: int | None = None, timeout: float | None = None) -> LLM | None:
+def build_llm(settings: Settings, *, max_tokens: int | None = None, timeout: float | None = None,
+              logprobs: bool = False, top_logprobs: int = 0) -> LLM | None:
     """The configured chat model (llama-index `OpenAILike`), or None when answers stay extractive.
-    `max_tokens` and `timeout` override the answer's bounds for the short calls (translation, reranking)."""
+    `max_tokens` and `timeout` override the answer's bounds for the short calls (translation, reranking);
+    `logprobs` asks for the `top_logprobs` likeliest tokens of each one written (pointwise reranking)."""
     provider = settings.llm_provider
     if provider == "none":
         return None
@@ -50,6 +52,8 @@ def build_llm(settings: Settings, *, max_tokens: int | None = None, timeout: flo
             # llama-index retries up to max_retries² times with long backoffs; a slow answer is worse
             # than the extractive one, so the only retry is generation's single Retry-After wait.
             max_retries=0,
+            logprobs=logprobs or None,
+            top_logprobs=top_logprobs,
         )
     raise LLMConfigError(f"unknown NEWSQA_LLM={provider!r}; use auto, none or openai")
 

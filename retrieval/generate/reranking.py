@@ -1,6 +1,10 @@
 """Reranking the best windows before the answer is written: one factory builds the llama-index node
-postprocessor chosen by `NEWSQA_RERANKER` (none, the model through `LLMRerank`, or a
-sentence-transformers cross-encoder through `SentenceTransformerRerank`).
+postprocessor chosen by `NEWSQA_RERANKER` (none, the model, or a sentence-transformers cross-encoder
+through `SentenceTransformerRerank`). With the model, `NEWSQA_RERANK_METHOD` picks the form: `pointwise`
+asks of each window on its own whether it answers the question and scores it by the probability of
+"yes" (`logprobs`, where the server returns them; a 1–10 grade otherwise), concurrently within
+`NEWSQA_RERANK_SECONDS`; `list` is llama-index's `LLMRerank`, one ranked list for all windows. Small
+models do the first well and the second badly (benchmarks/LLM_QUALITY.md).
 
 A reranker only reorders: the windows it leaves out keep their search order behind the ones it
 chose, and any failure keeps the search order with the reason for the answer's note.
@@ -9,8 +13,11 @@ chose, and any failure keeps the search order with the reason for the answer's n
 from __future__ import annotations
 
 import logging
+import math
 import re
-from typing import TYPE_CHECKING
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
 
 from retrieval.generate import prompts
 from retrieval.generate.llm import LLMConfigError, build_llm, failure_reason
@@ -56,6 +63,76 @@ def format_batch(nodes: list[BaseNode]) -> str:
     )
 
 
+_GRADE = re.compile(r"\b(10|[1-9])\b")
+_YES = ("yes", "có", "да")
+
+
+def yes_probability(logprobs: list[list[Any]] | None) -> float | None:
+    """P("yes") for a one-word yes/no reply from its first token's alternatives (None without logprobs)."""
+    if not logprobs or not logprobs[0]:
+        return None
+    total = sum(math.exp(alt.logprob) for alt in logprobs[0] if alt.token.strip().casefold() in _YES)
+    return min(total, 1.0)
+
+
+def grade(reply: str) -> float | None:
+    """A 1–10 grade read from a reply, as a score from 0.1 to 1.0 (None when it holds none)."""
+    match = _GRADE.search(reply)
+    return int(match.group(1)) / 10 if match else None
+
+
+def pointwise_reranker(judge: Any, grader: Any, top_n: int, seconds: float, workers: int = 4) -> Any:
+    """A llama-index node postprocessor asking `judge` (a model with logprobs, one token out) whether each
+    window answers the question, and `grader` for a 1–10 grade when the server returns no logprobs."""
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+    from llama_index.core.schema import NodeWithScore, QueryBundle
+
+    class PointwiseRerank(BaseNodePostprocessor):
+        """Each window scored on its own by the model, best first; windows unscored in time keep their order
+        after the scored ones."""
+
+        judge: Any
+        grader: Any
+        top_n: int
+        seconds: float
+        workers: int
+        logprobs: bool = True  # the server returned them (until it is seen not to)
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "PointwiseRerank"
+
+        def _score(self, node: NodeWithScore, question: str) -> float | None:
+            text = node.node.get_content()
+            if self.logprobs:
+                response = self.judge.chat(prompts.pointwise_messages(question, text))
+                found = yes_probability(response.logprobs)
+                if found is not None:
+                    return found
+                self.logprobs = False  # a server without logprobs: grade instead, from now on
+            return grade(self.grader.chat(prompts.grade_messages(question, text)).message.content or "")
+
+        def _postprocess_nodes(self, nodes: list[NodeWithScore],
+                               query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+            question = query_bundle.query_str if query_bundle else ""
+            deadline = time.monotonic() + self.seconds
+            pool = ThreadPoolExecutor(max_workers=self.workers)
+            try:
+                futures = [pool.submit(self._score, node, question) for node in nodes]
+                wait(futures, timeout=max(deadline - time.monotonic(), 0))
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+            scores = [f.result() if f.done() and not f.exception() else None for f in futures]
+            failed = [f.exception() for f in futures if f.done() and f.exception()]
+            if failed and all(s is None for s in scores):
+                raise failed[0]
+            scored = sorted((i for i, s in enumerate(scores) if s is not None), key=lambda i: -scores[i])
+            order = scored + [i for i, s in enumerate(scores) if s is None]
+            return [NodeWithScore(node=nodes[i].node, score=scores[i]) for i in order][: self.top_n]
+
+    return PointwiseRerank(judge=judge, grader=grader, top_n=top_n, seconds=seconds, workers=workers)
+
+
 def build_reranker(settings: Settings, top_n: int) -> BaseNodePostprocessor | None:
     """The node postprocessor NEWSQA_RERANKER names, keeping `top_n` windows (None for `none`).
     Raises LLMConfigError when it cannot be built; the message says what to change."""
@@ -66,6 +143,10 @@ def build_reranker(settings: Settings, top_n: int) -> BaseNodePostprocessor | No
         llm = build_llm(settings, max_tokens=RERANK_MAX_TOKENS)
         if llm is None:
             raise LLMConfigError("NEWSQA_RERANKER=llm needs a model (OPENAI_API_KEY or OPENAI_BASE_URL)")
+        if settings.rerank_method == "pointwise":
+            judge = build_llm(settings, max_tokens=1, logprobs=True, top_logprobs=5)
+            grader = build_llm(settings, max_tokens=4)
+            return pointwise_reranker(judge, grader, top_n, settings.rerank_seconds)
         from llama_index.core.postprocessor import LLMRerank
 
         return LLMRerank(

@@ -31,6 +31,8 @@ class Reply:
     piece_delay: float = 0.0  # streaming: seconds between pieces (a slow trickle)
     drop_after: int | None = None  # streaming: close the connection after this many pieces
     finish_reason: str = "stop"  # "length": the reply stopped at max_tokens
+    # (token, logprob) alternatives for the first token, returned when the request asks for logprobs
+    logprobs: list[tuple[str, float]] | None = None
 
 
 def error(status: int, message: str, retry_after: str | None = None) -> Reply:
@@ -113,15 +115,20 @@ class FakeOpenAI:
         self._server.server_close()
 
 
-def _completion(model: str, content: str | None, finish_reason: str = "stop") -> dict[str, Any]:
+def _completion(model: str, content: str | None, finish_reason: str = "stop",
+                logprobs: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {
+        "index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason,
+    }
+    if logprobs:
+        alternatives = [{"token": token, "logprob": value, "bytes": None} for token, value in logprobs]
+        choice["logprobs"] = {"content": [{**alternatives[0], "top_logprobs": alternatives}]}
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
-        ],
+        "choices": [choice],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
@@ -161,7 +168,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             elif body.get("stream"):
                 self._stream(reply)
             else:
-                completion = _completion(fake.model, reply.content, reply.finish_reason)
+                asked = bool(body.get("logprobs"))
+                completion = _completion(fake.model, reply.content, reply.finish_reason,
+                                         reply.logprobs if asked else None)
                 self._send(200, json.dumps(completion, ensure_ascii=False))
 
         def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
