@@ -38,6 +38,8 @@ def test_how_long_asks_for_a_span_of_time() -> None:
     ("thanks, that's helpful!", "thanks"),
     ("very helpful", "praise"),
     ("ok", "ack"),
+    ("ok, thank you, goodbye", "thanks"),  # the phrase that says most, not the first
+    ("good, bye", "farewell"),
 ])
 def test_small_talk_is_told_apart_by_its_kind(message: str, kind: str) -> None:
     question = analyse(message)
@@ -56,3 +58,9 @@ def test_a_follow_up_is_searched_with_its_topic_and_as_written() -> None:
 def test_the_quotes_the_thread_showed_are_known() -> None:
     thread = [Turn(question="a?", shown=[("a.txt", 0, 10)]), Turn(question="b?", shown=[("b.txt", 5, 9)])]
     assert analyse("and then?", thread).seen == [("a.txt", 0, 10), ("b.txt", 5, 9)]
+
+
+def test_small_talk_in_two_languages_at_once_is_in_the_language_the_text_is() -> None:
+    # "ok" belongs to every language: the Vietnamese thanks beside it decides.
+    question = analyse("ok cảm ơn nhé")
+    assert (question.smalltalk, question.language) == ("thanks", "vi")

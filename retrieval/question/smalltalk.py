@@ -125,8 +125,8 @@ _ADDRESS = frozenset(
               "quite", "rất", "this", "answer", "this answer", "ответ", "отговор", "câu", "trả", "lời", "là",
               "е", "это", "really", "just", "oh", "ah", "ồ", "à")
 )
-# Which language wins when a phrase belongs to several ("ok", "да", "супер").
-_PREFERENCE = ("en", "vi", "ru", "bg")
+# Which kind a message of several phrases is, most telling first.
+_WEIGHT: tuple[Kind, ...] = ("complaint", "thanks", "farewell", "praise", "greeting", "help", "chitchat", "ack")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _LONGEST = 4  # words in the longest phrase
 
@@ -176,8 +176,12 @@ def detect(message: str) -> Smalltalk | None:
             i += 1
     if not found:
         return None
-    language = max(languages, key=lambda lang: (languages[lang], -_PREFERENCE.index(lang)))
-    return Smalltalk(found[0][0], language)
+    # "ok thanks, bye" thanks: the phrase that says most decides, not the first one.
+    kind = min((k for k, _ in found), key=_WEIGHT.index)
+    # "ok cảm ơn nhé": "ok" is everyone's; a tie between languages is no language (the text decides).
+    best = max(languages.values())
+    winners = [lang for lang, count in languages.items() if count == best]
+    return Smalltalk(kind, winners[0] if len(winners) == 1 else "und")
 
 
 def reply(kind: Kind, articles: int, languages: list[str], example: str) -> str:
