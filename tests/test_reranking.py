@@ -16,7 +16,7 @@ from retrieval.generate import prompts
 from retrieval.generate.context import spread
 from retrieval.generate.generation import Generator
 from retrieval.generate.llm import LLMConfigError
-from retrieval.generate.reranking import build_reranker, parse_choices
+from retrieval.generate.reranking import build_reranker, first_token_alternatives, parse_choices, yes_probability
 from retrieval.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, Reply, error
 from tests.test_generation import QUESTION, llm_settings
@@ -217,3 +217,17 @@ def test_windows_not_judged_in_time_keep_their_search_order_after_the_judged(eng
     server.responder = judge
     prepared = generator.prepare(QUESTION, 3)
     assert [h.quote for h in prepared.hits[:3]] == [found[1].quote, found[2].quote, found[0].quote]
+
+
+def test_logprobs_in_the_completion_format_a_llama_cpp_server_returns_are_read() -> None:
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+    from openai.types.chat import ChatCompletion
+
+    raw = ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "yes"}, "finish_reason": "length",
+                     "logprobs": {"tokens": ["yes"], "token_logprobs": [-0.39],
+                                  "top_logprobs": [{"yes": -0.39, "Yes": -1.43, "no": -2.83}]}}],
+    })
+    response = ChatResponse(message=ChatMessage(content="yes"), raw=raw)
+    assert yes_probability(first_token_alternatives(response)) == pytest.approx(0.916, abs=0.001)

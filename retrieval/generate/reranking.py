@@ -67,12 +67,23 @@ _GRADE = re.compile(r"\b(10|[1-9])\b")
 _YES = ("yes", "có", "да")
 
 
-def yes_probability(logprobs: list[list[Any]] | None) -> float | None:
+def first_token_alternatives(response: Any) -> dict[str, float] | None:
+    """The likeliest first tokens of a reply and their log-probabilities: from llama-index's parse of the
+    chat format, else from the completion format llama.cpp's server returns (`top_logprobs` as dicts);
+    None when the server gave none."""
+    if response.logprobs and response.logprobs[0]:
+        return {alt.token: alt.logprob for alt in response.logprobs[0]}
+    choices = getattr(response.raw, "choices", None) or [None]
+    legacy = getattr(choices[0], "logprobs", None)
+    found = (getattr(legacy, "model_extra", None) or {}).get("top_logprobs") if legacy is not None else None
+    return dict(found[0]) if found and isinstance(found[0], dict) else None
+
+
+def yes_probability(alternatives: dict[str, float] | None) -> float | None:
     """P("yes") for a one-word yes/no reply from its first token's alternatives (None without logprobs)."""
-    if not logprobs or not logprobs[0]:
+    if not alternatives:
         return None
-    total = sum(math.exp(alt.logprob) for alt in logprobs[0] if alt.token.strip().casefold() in _YES)
-    return min(total, 1.0)
+    return min(sum(math.exp(lp) for token, lp in alternatives.items() if token.strip().casefold() in _YES), 1.0)
 
 
 def grade(reply: str) -> float | None:
@@ -106,7 +117,7 @@ def pointwise_reranker(judge: Any, grader: Any, top_n: int, seconds: float, work
             text = node.node.get_content()
             if self.logprobs:
                 response = self.judge.chat(prompts.pointwise_messages(question, text))
-                found = yes_probability(response.logprobs)
+                found = yes_probability(first_token_alternatives(response))
                 if found is not None:
                     return found
                 self.logprobs = False  # a server without logprobs: grade instead, from now on
