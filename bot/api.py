@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import formatting as fmt
-from bot.i18n import N_, choose, translations
+from bot.i18n import LANGUAGES, N_, choose, translations
 from retrieval.models import Answer, Citation
 from retrieval.question import History, analyse
 from retrieval.text import estimate_tokens
@@ -29,6 +29,8 @@ MODEL = "newsqa"
 SOURCES = N_("Sources")
 # One line of the Sources block: `[1] Title — 001_x.txt [438:660]`, the quote being file[438:660].
 _SOURCE_LINE = re.compile(r"^\[(\d{1,2})\] (.*) — (.+) \[(\d+):(\d+)\]$")
+# Lines `render` adds around the answer: `(About: …)`, `(note)`, and the gloss `ngày 27/7 → July 27`.
+_AROUND = re.compile(r"^\(.*\)$|^[^\[\]]+ → [^\[\]]+$")
 # The extractive answer opens with the answering span: `27 July — “quote” [1]`.
 _LEAD = re.compile(r"^(.+?) — “", re.MULTILINE)
 
@@ -121,6 +123,7 @@ def answer_from_text(question: str, reply: str, history: History) -> Answer:
     Sources block names, the answering span, and whether it found anything."""
     analysed = analyse(" ".join(question.split()) or "?", history.thread())
     body, shown = split_sources(reply)
+    body = said(body)
     citations = [Citation(n=n, source=source, title=title, quote="", score=0.0, start=start, end=end)
                  for n, title, source, start, end in shown]
     lead = _LEAD.search(body)
@@ -130,6 +133,15 @@ def answer_from_text(question: str, reply: str, history: History) -> Answer:
         searched=analysed.search or None, asks=analysed.asks, lead=lead.group(1).strip() if lead else None,
         language=analysed.language,
     )
+
+
+def said(body: str) -> str:
+    """What a reply said, without the lines `render` puts around the answer (how it was read, the unsure
+    warning, a note, the gloss), so a turn read back keeps the answer as the engine gave it."""
+    warnings = {translations(language).gettext(fmt.UNSURE) for language in LANGUAGES}
+    kept = [line for line in body.splitlines()
+            if line.strip() not in warnings and not _AROUND.match(line.strip())]
+    return "\n".join(kept).strip()
 
 
 def split_sources(text: str) -> tuple[str, list[tuple[int, str, str, int, int]]]:
