@@ -160,24 +160,41 @@ def split_sources(text: str) -> tuple[str, list[tuple[int, str, str, int, int]]]
 def render(answer: Answer, about: fmt.Holdings | None = None) -> str:
     """The answer as chat text, in the reader's language: how a follow-up was read, the unsure warning, the
     answer with its `[n]` markers (or "the sources don't say"), a note, the gloss, then a Sources block."""
-    tr = translations(choose(answer.language))
     if answer.kind == "smalltalk":
+        tr = translations(choose(answer.language))
         return fmt.plain(fmt.render_smalltalk(answer.smalltalk, about, tr))
-    lines = []
+    head, body, tail = parts(answer)
+    return "\n".join([*head, body, *tail])
+
+
+def parts(answer: Answer) -> tuple[list[str], str, list[str]]:
+    """The lines before the answer's own text, that text, and the lines after it (see `render`)."""
+    tr = translations(choose(answer.language))
+    head = []
     if answer.read_as and answer.read_as != answer.question:
-        lines.append(f"({tr.gettext(fmt.READ_AS).format(question=answer.read_as)})")
+        head.append(f"({tr.gettext(fmt.READ_AS).format(question=answer.read_as)})")
     elif answer.topic:
-        lines.append(f"({tr.gettext(fmt.ABOUT).format(topic=', '.join(answer.topic))})")
+        head.append(f"({tr.gettext(fmt.ABOUT).format(topic=', '.join(answer.topic))})")
     if answer.confidence == "unsure" and not answer.abstained:
-        lines.append(tr.gettext(fmt.UNSURE))
-    lines.append(tr.gettext(fmt.NO_ANSWER) if answer.abstained else answer.answer)
+        head.append(tr.gettext(fmt.UNSURE))
+    tail = []
     if answer.note:
-        lines.append(f"({answer.note})")
+        tail.append(f"({answer.note})")
     if answer.glossed and answer.gloss:
-        lines.append(f"{answer.glossed} → {answer.gloss}")
+        tail.append(f"{answer.glossed} → {answer.gloss}")
     if answer.citations:
-        lines += ["", f"{tr.gettext(SOURCES)}:", *(source_line(c) for c in answer.citations)]
-    return "\n".join(lines)
+        tail += ["", f"{tr.gettext(SOURCES)}:", *(source_line(c) for c in answer.citations)]
+    return head, tr.gettext(fmt.NO_ANSWER) if answer.abstained else answer.answer, tail
+
+
+def rest_of(answer: Answer, streamed: str) -> str:
+    """What follows a model's streamed text once its checked answer is known: the rest of the answer, then
+    the lines `render` puts around it (the warning, which could not come first, among them). When the
+    checked answer is not what was streamed (a fallback), the whole rendered answer follows it."""
+    head, body, tail = parts(answer)
+    if answer.kind == "answer" and body.startswith(streamed):
+        return "\n".join([body[len(streamed):], *head, *tail]) if head or tail else body[len(streamed):]
+    return ("\n\n" if streamed else "") + render(answer)
 
 
 def source_line(citation: Citation) -> str:

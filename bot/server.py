@@ -312,7 +312,12 @@ async def stream(service: Service, question: str, thread: list[api.Message]) -> 
     errors are still HTTP statuses)."""
     ident, created = api.completion_id(), int(time.time())
     engine = service.engine
-    if engine.answer_mode() != "llm":
+    history: History | None = None
+    if engine.answer_mode() == "llm":
+        # Analysed first: a question that cannot be asked is a 400 before any event; small talk is sent whole.
+        history = await service.run(lambda: service.history(thread))
+        analysed = await service.run(lambda: engine.analyse(question, history))
+    if engine.answer_mode() != "llm" or analysed.smalltalk is not None:
         answer = await service.run(lambda: service.answer(question, thread))
         text = await asyncio.to_thread(api.render, answer, service.about)
 
@@ -324,8 +329,6 @@ async def stream(service: Service, question: str, thread: list[api.Message]) -> 
 
         return event_stream(whole())
 
-    history = await service.run(lambda: service.history(thread))
-    await service.run(lambda: engine.analyse(question, history))  # a bad question is a 400, before any event
     release = service.admit()
 
     async def generated() -> AsyncIterator[bytes]:
@@ -334,10 +337,10 @@ async def stream(service: Service, question: str, thread: list[api.Message]) -> 
         answer: Answer | None = None
         try:
             yield api.chunk(ident, created, {"role": "assistant", "content": ""})
-            parts = engine.astream(question, history=history)
+            pieces = engine.astream(question, history=history)
             while True:
                 try:
-                    item = await asyncio.wait_for(parts.__anext__(), max(deadline - time.monotonic(), 0.001))
+                    item = await asyncio.wait_for(pieces.__anext__(), max(deadline - time.monotonic(), 0.001))
                 except StopAsyncIteration:
                     break
                 if isinstance(item, Answer):
@@ -346,13 +349,11 @@ async def stream(service: Service, question: str, thread: list[api.Message]) -> 
                     streamed.append(item)
                     yield api.chunk(ident, created, {"content": item})
             assert answer is not None
-            text = await asyncio.to_thread(api.render, answer, service.about)
-            # The checked answer may differ from the streamed text (a fallback, markers dropped): what a
-            # client that ignores the extras has not seen yet follows the streamed text.
             said = "".join(streamed)
-            rest = text[len(said):] if text.startswith(said) else ("\n\n" + text if said else text)
+            rest = await asyncio.to_thread(api.rest_of, answer, said)
             if rest:
                 yield api.chunk(ident, created, {"content": rest})
+            text = said + rest
             yield api.chunk(ident, created, {}, "stop", usage=api.usage(question, text), **api.extras(answer))
         except Exception as exc:
             # The status was sent with the first event: the error travels as an event, as OpenAI's do.

@@ -300,6 +300,7 @@ def test_a_models_answer_streams_piece_by_piece(seed_index: Settings, tmp_path: 
     text = "".join(pieces)
     assert len(pieces) > 3  # the model's words, as they came
     assert text.startswith("Shoigu was in Pyongyang on 27 July [1].") and "\nSources:\n[1] " in text
+    assert text.count("Shoigu was in Pyongyang") == 1  # what was streamed is not sent again
     answer = chunks[-1].model_extra["answer"]
     assert answer["mode"] == "llm" and source_text(answer["citations"][0]) == answer["citations"][0]["quote"]
 
