@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bot_load import distinct_questions
-from benchmarks.measure import OMP_WAIT_POLICY, ROOT, clean_env, percentiles, process_peak_rss_mb
+from benchmarks.measure import OMP_WAIT_POLICY, ROOT, clean_env, percentiles, process_peak_rss_mb, stop
 
 QUESTION = "When did Shoigu visit Pyongyang?"
 
@@ -62,12 +62,7 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         if self.process:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process)
 
 
 async def burst(url: str, questions: list[str]) -> tuple[list[float], int]:

@@ -75,12 +75,11 @@ def serving(index_dir: Path, workdir: Path, **env: str) -> Iterator[Served]:
                 raise AssertionError(f"newsqa serve did not come up:\n{log.read_text('utf-8', errors='replace')}")
             time.sleep(0.2)
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM: uvicorn shuts down gracefully
         try:
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        finally:
+            process.kill()  # a no-op once it has ended; a server that hangs fails the test, and is gone
 
 
 def ready(url: str) -> bool:
