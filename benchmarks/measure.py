@@ -118,6 +118,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server this benchmark started: asked to stop, then killed if it has not within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class ChromaServer:
     """`chroma run` on loopback with its own data directory, for the length of a `with` block."""
 
@@ -150,9 +160,4 @@ class ChromaServer:
 
     def __exit__(self, *exc: object) -> None:
         if self.process:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process)

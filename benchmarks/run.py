@@ -224,6 +224,20 @@ def bot_burst(index: Path, plan: Plan) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def serve_load(index: Path, plan: Plan, work: Path) -> dict[str, Any]:
+    """`newsqa serve` answering many clients at once, and cold `newsqa ask` through it and without
+    (benchmarks/serve_load.py)."""
+    clients, runs = ("10", "1") if plan.smoke else ("50", "7")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.serve_load", "--index-dir", str(index), "--clients", clients,
+         "--runs", runs, "--workdir", str(work)],
+        env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"serve load failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def cold_cli(index: Path, runs: int) -> dict[str, Any]:
     """Cold starts, interleaved so that each sees the same load: `newsqa ask` (Python start to answer
     printed), a bare `python -c "import chromadb"` (the floor any Chroma client pays), `newsqa --help`."""
@@ -360,7 +374,7 @@ def measure_backend(corpus: Path, index: Path, pool_file: Path, questions_file: 
 
 # The steps of a run, in the order a full run takes them: the quick, most asked-for figures first, the
 # synthetic corpora (100k chunks take most of an hour) and the real-embedder throughput last.
-STEPS = ("reingest", "seeds", "bot", "real", "scale", "throughput")
+STEPS = ("reingest", "seeds", "bot", "serve", "real", "scale", "throughput")
 
 
 def seeds_index_at(work: Path) -> Path:
@@ -393,7 +407,8 @@ def throughput_step(work: Path, plan: Plan, log: Any) -> dict[str, Any]:
 
 def add_measured_apart(results: dict[str, Any], other: dict[str, Any]) -> None:
     """Add to `results` the synthetic corpus sizes and the throughput `other` (another run's figures)
-    measured and it did not, each marked with when and under what load it was measured."""
+    measured and it did not, and its bot burst and server figures in place of this run's, each marked
+    with when and under what load it was measured."""
     apart = {key: other.get(key) for key in ("when", "minutes", "load_start", "load_end", "command")}
     if "throughput" in other and "throughput" not in results:
         results["throughput"] = {
@@ -401,6 +416,11 @@ def add_measured_apart(results: dict[str, Any], other: dict[str, Any]) -> None:
             "measured_apart": f"`{apart['command']}` on {apart['when']} ({apart['minutes']} min, load average "
                               f"{apart['load_start']} → {apart['load_end']}).",
         }
+    # The bot burst and the server's figures of a later run replace this one's: they are measured together,
+    # in one run of their own, which each says.
+    for key in ("bot_burst", "serve"):
+        if key in other:
+            results[key] = {**other[key], "measured_apart": apart}
     sizes = results.setdefault("scale", {}).setdefault("sizes", {})
     for size, entry in other.get("scale", {}).get("sizes", {}).items():
         if size not in sizes:
@@ -443,7 +463,8 @@ def main() -> None:
                         help="measure nothing: rewrite the report from the figures a run saved (RESULTS.json)")
     parser.add_argument("--measured-apart", type=Path, action="append", default=[],
                         help="with --from-json: add what another run (its RESULTS.json) measured and this one did "
-                             "not (corpus sizes, the throughput), marked as measured apart")
+                             "not (corpus sizes, the throughput), and its bot burst and server figures in place "
+                             "of this one's, marked as measured apart")
     args = parser.parse_args()
     if args.from_json:
         results = json.loads(args.from_json.read_text("utf-8"))
@@ -503,6 +524,9 @@ def main() -> None:
         elif step == "bot":
             results["bot_burst"] = bot_burst(seeds_index_at(work), plan)
             log(f"  {results['bot_burst']}")
+        elif step == "serve":
+            results["serve"] = serve_load(seeds_index_at(work), plan, work)
+            log(f"  {results['serve']}")
         elif step == "scale":
             results["scale"] = {}
             scale(work, questions_file, plan, log, results["scale"], save)

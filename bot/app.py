@@ -38,7 +38,6 @@ from bot.addressing import ADDRESSED
 from bot.i18n import LANGUAGES, N_, translations
 from bot.limits import QuestionLimits
 from retrieval.messages import safe_url
-from retrieval.question import guess_question_language
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
@@ -173,19 +172,14 @@ def searching_threads(engine: Engine) -> ThreadPoolExecutor | None:
 
 
 def warm_up(state: on.Shared) -> float:
-    """Load everything the first question needs before any update is taken (the index and lexical
-    search opened, the embedder loaded, one query embedded, the language identifier and catalogues
-    read; in LLM mode the model client imported). Returns the seconds it took."""
+    """Load everything the first question needs before any update is taken (`Engine.warm_up`, and the
+    message catalogues). Returns the seconds it took."""
     started = time.perf_counter()
-    probe = state.settings.example_questions[0] if state.settings.example_questions else "news"
-    state.engine.search(probe)
-    guess_question_language(probe)
+    state.engine.warm_up()
     for language in LANGUAGES:
         translations(language)
     from retrieval.question import History  # noqa: F401 - conversations hold it: imported before the first question
 
-    if state.engine.answer_mode() == "llm":
-        _ = state.engine.generator  # builds the model client; no request is made
     return time.perf_counter() - started
 
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
+    from bot.client import Remote
+    from bot.formatting import Holdings
     from retrieval.engine import Engine
     from retrieval.models import Answer
     from retrieval.settings import Settings
@@ -192,16 +194,16 @@ def open_engine(settings: Settings) -> Engine:
             raise rebuilding(holder) from exc
 
 
-def print_answer(answer: Answer, engine: Engine | None = None) -> None:
+def print_answer(answer: Answer, about: Callable[[], Holdings] | None = None) -> None:
     """Render an answer and its citations for the terminal, the texts newsqa writes itself from the
-    message catalogue in the question's language (by the answer's kind and confidence)."""
+    message catalogue in the question's language (by the answer's kind and confidence). `about` says what
+    the index holds, for the reply to small talk."""
     from bot import formatting as fmt
     from bot.i18n import choose, translations
 
     tr = translations(choose(answer.language))
     if answer.kind == "smalltalk":
-        about = fmt.holdings(engine.sources(), engine.settings.example_questions) if engine else None
-        console.print(escape(fmt.plain(fmt.render_answer(answer, tr, about))))
+        console.print(escape(fmt.plain(fmt.render_answer(answer, tr, about() if about else None))))
         return
     if answer.read_as and answer.read_as != answer.question:
         console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
@@ -349,7 +351,24 @@ def ask(
     \b
     Example: newsqa ask "When did Shoigu visit Pyongyang?"   (--mode extractive: offline quotes only)
     A question that starts with "-" goes after "--": newsqa ask -- "-5 °C in Moscow: when?"
+    With NEWSQA_SERVER_URL set, a running newsqa serve answers (without --index-dir).
     """
+    from bot.client import Unreachable
+
+    if index_dir is None and is_utf8(question) and (remote := server()) is not None:
+        try:
+            with server_errors():
+                body = remote.request("POST", "/ask", {"question": question, "top_k": top_k, "mode": mode.value})
+        except Unreachable as exc:
+            unreachable(remote, exc)
+        else:
+            if as_json:
+                sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+            else:
+                from retrieval.models import Answer
+
+                print_answer(Answer.model_validate(body), lambda: remote_holdings(remote))
+            return
     settings = settings_with(index_dir=index_dir)
     with user_errors():
         engine = open_engine(settings)
@@ -357,29 +376,172 @@ def ask(
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
-        print_answer(answer, engine)
+        print_answer(answer, lambda: holdings(engine))
+
+
+def is_utf8(text: str) -> bool:
+    """Whether the text can be sent (a question typed in another encoding is refused in-process, in one line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def server() -> Remote | None:
+    """The running `newsqa serve` that NEWSQA_SERVER_URL names, or None (exit 2 when it is unusable)."""
+    from bot.client import BadSetting, configured
+
+    try:
+        return configured()
+    except BadSetting as exc:
+        fail(str(exc), code=2)
+
+
+def unreachable(remote: Remote, exc: Exception) -> None:
+    """One line saying the server was not reached and the question is answered here instead."""
+    errors.print(f"[dim]note: newsqa serve at {escape(remote.shown)} is not reachable ({escape(str(exc))}); "
+                 "answering in-process[/]", soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def server_errors() -> Iterator[None]:
+    """An error the server answered with, as one line and exit code 1."""
+    from bot.client import Refused
+
+    try:
+        yield
+    except Refused as exc:
+        fail(str(exc))
+
+
+def holdings(engine: Engine) -> Holdings:
+    """What an opened index holds, for the reply to small talk."""
+    from bot import formatting as fmt
+
+    return fmt.holdings(engine.sources(), engine.settings.example_questions)
+
+
+def remote_holdings(remote: Remote) -> Holdings:
+    """What the server's index holds, for the reply to small talk."""
+    from bot import formatting as fmt
+
+    with server_errors():
+        return fmt.holdings(remote.request("GET", "/sources"), [])
 
 
 @app.command()
 def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto) -> None:
     """Ask questions one after another; follow-ups ("and when was that?") are read against the last
     few turns (rewritten by the model when one is configured). /sources lists the articles, /new
-    forgets the conversation, /quit leaves.
+    forgets the conversation, /quit leaves. With NEWSQA_SERVER_URL set, a running newsqa serve answers.
 
     Example: newsqa chat
     """
-    from bot.conversation import as_read, remember
-    from retrieval.engine import as_text
-    from retrieval.question import History
+    from bot.client import Unreachable
 
-    settings = settings_with(index_dir=index_dir)
-    with user_errors():
-        engine = open_engine(settings)
-    history = History.from_settings(settings)
+    remote = server() if index_dir is None else None
+    if remote is not None:
+        try:
+            with server_errors():
+                remote.request("GET", "/healthz")
+        except Unreachable as exc:
+            unreachable(remote, exc)
+            remote = None
+    if remote is not None:
+        conversation: Conversation = RemoteConversation(remote, top_k, mode.value)
+    else:
+        settings = settings_with(index_dir=index_dir)
+        with user_errors():
+            conversation = LocalConversation(open_engine(settings), top_k, mode.value)
+    converse(conversation)
+
+
+class Conversation:
+    """What `newsqa chat` asks, in-process or through a server."""
+
+    def ask(self, question: str) -> Answer:
+        """The answer to the next question, read against the conversation so far (and remembered)."""
+        raise NotImplementedError
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The indexed articles."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget the conversation."""
+        raise NotImplementedError
+
+    def about(self) -> Holdings:
+        """What the index holds, for the reply to small talk."""
+        from bot import formatting as fmt
+
+        return fmt.holdings(self.sources(), [])
+
+
+class LocalConversation(Conversation):
+    """Answered by an engine in this process, with a History of its own."""
+
+    def __init__(self, engine: Engine, top_k: int | None, mode: str) -> None:
+        from retrieval.question import History
+
+        self.engine, self.top_k, self.mode = engine, top_k, mode
+        self.history = History.from_settings(engine.settings)
+
+    def ask(self, question: str) -> Answer:
+        from bot.conversation import as_read, remember
+
+        answer = as_read(self.engine.ask(question, top_k=self.top_k, mode=self.mode, history=self.history),  # type: ignore[arg-type]
+                         question)
+        remember(self.history, answer)
+        return answer
+
+    def sources(self) -> list[dict[str, Any]]:
+        return self.engine.sources()
+
+    def clear(self) -> None:
+        self.history.clear()
+
+    def about(self) -> Holdings:
+        return holdings(self.engine)
+
+
+class RemoteConversation(Conversation):
+    """Answered by `newsqa serve`: the conversation travels with every question as OpenAI messages, each
+    answer as the chat text the server's completions carry (`bot/api.py`)."""
+
+    KEPT = 40  # messages sent back (the server reads the last few turns of them)
+
+    def __init__(self, remote: Remote, top_k: int | None, mode: str) -> None:
+        self.remote, self.top_k, self.mode = remote, top_k, mode
+        self.messages: list[dict[str, str]] = []
+
+    def ask(self, question: str) -> Answer:
+        from bot import api
+        from bot.conversation import as_read
+        from retrieval.models import Answer
+
+        body = {"question": question, "top_k": self.top_k, "mode": self.mode, "messages": self.messages[-self.KEPT:]}
+        answer = as_read(Answer.model_validate(self.remote.request("POST", "/ask", body)), question)
+        self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": api.render(answer)}]
+        return answer
+
+    def sources(self) -> list[dict[str, Any]]:
+        return self.remote.request("GET", "/sources")
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+def converse(conversation: Conversation) -> None:
+    """The chat loop: questions and commands until /quit or end of input; a failed question is one line
+    and the conversation goes on."""
+    from retrieval.engine import as_text
+
     console.print("Ask a question about the news articles. [dim]/sources, /new, /help, /quit[/]")
     commands: dict[str, Callable[[], None]] = {
-        "/sources": lambda: print_sources(engine.sources()),
-        "/new": history.clear,
+        "/sources": lambda: print_sources(conversation.sources()),
+        "/new": conversation.clear,
         "/help": lambda: console.print(
             "Type a question and press Enter. /sources lists the articles; /new starts a new conversation; "
             "/quit leaves."
@@ -404,9 +566,7 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
                 errors.print(f"[yellow]unknown command {escape(line.split()[0])}; /help lists the commands[/]",
                              soft_wrap=True)
                 continue
-            answer = as_read(engine.ask(line, top_k=top_k, mode=mode.value, history=history), line)
-            print_answer(answer, engine)
-            remember(history, answer)
+            print_answer(conversation.ask(line), conversation.about)
         except Exception as exc:  # the session and its history outlive any one question or command
             errors.print(f"[yellow]{escape(chat_fault(exc))}[/]", soft_wrap=True)
         console.print()
@@ -414,12 +574,15 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
 
 def chat_fault(exc: BaseException) -> str:
     """One line for a question chat could not answer; the session goes on."""
+    from bot.client import Refused, Unreachable
     from retrieval.engine import QuestionError
     from retrieval.index import StoreError
     from retrieval.messages import first_line, strip_credentials
 
-    if isinstance(exc, (QuestionError, StoreError)):
+    if isinstance(exc, (QuestionError, StoreError, Refused)):
         return f"{exc} (the conversation goes on; ask again)"
+    if isinstance(exc, Unreachable):
+        return f"newsqa serve is not reachable ({exc}); the conversation goes on, ask again when it is back"
     return (
         f"could not answer that ({type(exc).__name__}: {strip_credentials(first_line(exc))}); "
         "the conversation goes on, ask again"
@@ -602,6 +765,35 @@ def telegram_bot(
         fail(str(exc))
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; without NEWSQA_API_TOKEN only a "
+                                      "loopback one (127.0.0.1, ::1, localhost).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    index_dir: IndexDir = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Debug logs (the token is never logged).")] = False,
+) -> None:
+    """Serve the index over HTTP: an OpenAI-compatible chat API (model "newsqa") with citations, plus /ask,
+    /sources and /healthz (docs/api.md). Ask and chat use it when NEWSQA_SERVER_URL points at it.
+
+    Example: newsqa serve --host 127.0.0.1 --port 8000
+    """
+    from bot.logs import configure_logging
+    from bot.server import StartupError, check_exposure
+    from bot.server import serve as run_server
+
+    settings = settings_with(index_dir=index_dir)
+    configure_logging(settings, verbose)
+    try:
+        check_exposure(settings, host)  # before the index is opened: a refusal costs nothing
+        with user_errors():
+            engine = open_engine(settings)
+        run_server(settings, engine, host, port, announce=lambda line: errors.print(escape(line), soft_wrap=True,
+                                                                                     highlight=False))
+    except StartupError as exc:
+        fail(str(exc))
+
+
 def show_version(value: bool) -> None:
     """Print the installed version and stop (`--version`)."""
     if value:
@@ -619,7 +811,7 @@ def options(
     ] = False,
 ) -> None:
     """The options before any command (the app's help text is given to `typer.Typer` above)."""
-    if context.invoked_subcommand != "bot":  # the bot logs with timestamps instead (bot/logs.py)
+    if context.invoked_subcommand not in ("bot", "serve"):  # these log with timestamps instead (bot/logs.py)
         show_warnings()
 
 

@@ -35,12 +35,12 @@ def catalogue_path(language: str) -> Path:
 @lru_cache(maxsize=len(LANGUAGES))
 def translations(language: str | None) -> Translations:
     """The catalogue for a language; English (and anything unsupported) is the messages as written."""
+    code = supported(language)
+    if code is None or code == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()  # without importing Babel: English answers print sooner
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    code = supported(language)
-    if code is None or code == DEFAULT_LANGUAGE:
-        return gettext.NullTranslations()
     with catalogue_path(code).open("rb") as po:
         catalog = read_po(po, locale=code, domain=DOMAIN)
     compiled = io.BytesIO()

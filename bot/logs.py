@@ -1,4 +1,5 @@
-"""The bot's logging: to stderr, with the bot token redacted from every record and traceback."""
+"""The logging of the long-running commands (the bot, the API server): to stderr, with the bot token and the
+API token redacted from every record and traceback."""
 
 from __future__ import annotations
 
@@ -51,12 +52,13 @@ class QuietNetwork(logging.Filter):
 
 
 def configure_logging(settings: Settings, verbose: bool = False) -> None:
-    """Log to stderr with the bot token redacted; httpx's per-request lines (URLs carry the token)
+    """Log to stderr with the bot and API tokens redacted; httpx's per-request lines (URLs carry the token)
     only in verbose mode."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    api_token = settings.api_token.get_secret_value() if settings.api_token else ""
     for handler in logging.getLogger().handlers:
         handler.addFilter(QuietNetwork())  # before Redact, which renders the traceback it would drop
-        handler.addFilter(Redact([token]))
+        handler.addFilter(Redact([token, api_token]))
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)

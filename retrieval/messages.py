@@ -42,3 +42,18 @@ _SECRET_PARAM = re.compile(r"(?i)^(api[_-]?key|key|token|access[_-]?token|passwo
 def shown_path(path: object) -> str:
     """A path as text that can always be printed: bytes of a name that are not UTF-8 shown as `\\xff`."""
     return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def server_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a newsqa server's address (NEWSQA_SERVER_URL), or None when it can: an http or
+    https URL with a host, e.g. http://127.0.0.1:8000."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL ({exc}); use e.g. http://127.0.0.1:8000"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http or https URL with a host, e.g. http://127.0.0.1:8000"
+    if port == 0:
+        return "names port 0; use the port `newsqa serve` listens on, e.g. http://127.0.0.1:8000"
+    return None

@@ -17,6 +17,8 @@ from platformdirs import user_data_path, user_state_path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from retrieval.messages import server_url_problem
+
 
 def default_index_dir() -> Path:
     """Where the index lives unless NEWSQA_INDEX_DIR says otherwise: the user's data directory
@@ -108,6 +110,20 @@ class Settings(BaseSettings):
         default="Authorization", validation_alias=_alias("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER")
     )
 
+    # --- HTTP API (`newsqa serve`, bot/server.py) and its clients ------------------------------
+    # `newsqa ask` and `newsqa chat` send questions to this running server (http(s)://host:port), and answer
+    # in-process, with a one-line note, when it cannot be reached.
+    server_url: str | None = None
+    server_timeout: float = Field(default=60.0, gt=0, le=3600)  # seconds `ask` waits for the server's answer
+    # Bearer token the API requires; without it `serve` listens on a loopback address only.
+    api_token: SecretStr | None = None
+    # Origins a browser may call the API from (comma-separated, `*` for any); empty: CORS off.
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_workers: int = Field(default=0, ge=0, le=64)  # threads answering at once; 0: one per usable core
+    api_queue: int = Field(default=64, ge=0, le=10000)  # requests waiting for a thread before 503 "busy"
+    api_timeout: float = Field(default=60.0, gt=0, le=3600)  # seconds an answer may take before 504
+    api_max_body_kb: int = Field(default=256, ge=1, le=102400)  # largest request body accepted (413 beyond)
+
     # --- Telegram ---------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("TELEGRAM_BOT_TOKEN"))
     telegram_base_url: str = Field(
@@ -143,6 +159,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split("|") if part.strip()]
         return value
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept `https://a.example,https://b.example` as well as a JSON list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("server_url", mode="before")
+    @classmethod
+    def _server_url(cls, value: object) -> object:
+        """Empty means no server; otherwise an http(s) URL with a host (see `server_url_problem`)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and (problem := server_url_problem(value)):
+            raise ValueError(problem)
+        return value.strip().rstrip("/") if isinstance(value, str) else value
 
     @field_validator("bot_state_file", mode="before")
     @classmethod

@@ -152,3 +152,15 @@ def test_a_reply_is_scored_as_the_reader_sees_it() -> None:
     greeted = score(Turn("c", "tuning", "vi", "cảm ơn nhé", "thanks", []), ["Xin chào! Hãy hỏi tôi về 5 bài báo"])
     thanked = score(Turn("c", "tuning", "vi", "cảm ơn nhé", "thanks", []), ["Không có gì! Bạn cứ hỏi thêm."])
     assert not greeted.smalltalk_right and thanked.smalltalk_right
+
+
+def test_a_server_answers_many_clients_and_a_cold_ask_through_it(smoke: tuple[str, dict[str, Any]]) -> None:
+    text, figures = smoke
+    serve = figures["serve"]
+    assert serve["answered"] == serve["clients"] == serve["distinct_questions"] > 1
+    assert 0 < serve["p50_ms"] <= serve["p95_ms"] and serve["server_burst_cpu_s"] > 0
+    cold = serve["cold"]
+    for kind in ("ask_server", "ask_server_json", "ask_in_process"):
+        assert cold[kind]["ratio_to_python"] == pytest.approx(cold[kind]["p50_ms"] / cold["python_pass"]["p50_ms"],
+                                                              abs=0.06)
+    assert "### 3c. `newsqa serve`" in text and "× `python -c pass`" in text

@@ -239,21 +239,21 @@ async def test_in_a_forum_every_reply_goes_to_the_questions_topic(telegram: Fake
 
 async def test_the_bot_warms_up_before_it_takes_updates(telegram: FakeTelegram, start_bot: Any,
                                                         engine: Any) -> None:
-    searched: list[int] = []
+    warmed: list[int] = []
 
     class Watched:
-        """The real engine, noting how many getUpdates calls were made when it first searched."""
+        """The real engine, noting how many getUpdates calls were made when it warmed up (a query included)."""
 
-        def search(self, *args: Any, **kwargs: Any) -> Any:
-            searched.append(len(telegram.called("getUpdates")))
-            return engine.search(*args, **kwargs)
+        def warm_up(self) -> float:
+            warmed.append(len(telegram.called("getUpdates")))
+            return engine.warm_up()
 
         def __getattr__(self, name: str) -> Any:
             return getattr(engine, name)
 
     async with start_bot(Watched()):
         await telegram.ask(private_chat(ALICE), ALICE, SHOIGU)
-    assert searched[:1] == [0]  # the warm-up query ran before the first poll for updates
+    assert warmed == [0]  # the warm-up query ran before the first poll for updates
 
 
 async def test_with_a_model_the_rewritten_follow_up_is_shown_the_same_way(

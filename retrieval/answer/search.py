@@ -24,7 +24,7 @@ from retrieval.text import content_words
 
 @dataclass(frozen=True)
 class SearchParams:
-    """Weights of the ranking; the defaults were tuned on the seed fixture and XQuAD dev (see README)."""
+    """Weights of the ranking; the defaults were tuned on the seed fixture and XQuAD dev (docs/how-it-works.md)."""
 
     candidates: int = 20  # chunks each retriever returns
     rrf_k: float = 5.0
