@@ -192,4 +192,4 @@ class Engine:
 
     def sources(self) -> list[dict[str, Any]]:
         """The indexed articles: id, title, language, published date, chunk count."""
-        return self.store.article_records()
+        return self.store.registry.records()
