@@ -8,7 +8,7 @@ by the configured embedder, its chunk vectors averaged. A pair is predicted the 
 puts both in one group. The threshold is chosen on XQuAD articles 0-23 (best F1) and reported on articles
 24-47 and on the seeds, which it never saw.
 
-    python -m benchmarks.grouping            # → benchmarks/GROUPING.md
+    python -m benchmarks.grouping [CACHE.npz]   # → benchmarks/GROUPING.md (CACHE keeps the vectors between runs)
 """
 
 from __future__ import annotations
@@ -37,14 +37,21 @@ def documents() -> list[tuple[str, str, str, Path]]:
             for language, folder in LANGUAGES.items():
                 path = folder / f"xquad_{language}_{article:02d}_{paragraph}.txt"
                 if path.exists():
-                    found.append((f"xq/{language}/{article:02d}_{paragraph}", language, f"{article:02d}_{paragraph}", path))
+                    story = f"{article:02d}_{paragraph}"
+                    found.append((f"xq/{language}/{story}", language, story, path))
     for path in sorted((ROOT / "seeds").glob("*.txt")):
         found.append((f"seed/{path.name}", "", SEED_STORY.get(path.name, path.name), path))
     return found
 
 
-def vectors(docs: list[tuple[str, str, str, Path]]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Each text's article vector and detected language, the product's way."""
+def vectors(
+    docs: list[tuple[str, str, str, Path]], cache: Path | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each text's article vector and detected language, the product's way (kept in `cache` when given)."""
+    if cache is not None and cache.exists():
+        saved = np.load(cache, allow_pickle=False)
+        ids, langs = list(saved["ids"]), list(saved["langs"])
+        return dict(zip(ids, saved["vectors"], strict=True)), dict(zip(ids, langs, strict=True))
     from retrieval.corpus.chunking import chunk_article
     from retrieval.corpus.cleaning import clean
     from retrieval.corpus.loading import read_document
@@ -61,6 +68,8 @@ def vectors(docs: list[tuple[str, str, str, Path]]) -> tuple[dict[str, np.ndarra
         mean = matrix.mean(axis=0)
         out[doc_id] = mean / np.linalg.norm(mean)
         langs[doc_id] = article.language
+    if cache is not None:
+        np.savez(cache, ids=list(out), langs=[langs[i] for i in out], vectors=np.stack(list(out.values())))
     return out, langs
 
 
@@ -76,28 +85,33 @@ def scores(ids: list[str], story: dict[str, str], grouped: dict[str, str]) -> tu
 
 
 def main() -> None:
-    from retrieval.corpus.stories import CENTRED, SAME_STORY, stories
+    from retrieval.corpus.stories import METHOD, SAME_STORY, stories
 
     started = time.perf_counter()
     docs = documents()
-    vecs, langs = vectors(docs)
+    cache = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # e.g. /tmp/grouping.npz: embed once, measure often
+    vecs, langs = vectors(docs, cache)
     story = {d: s for d, _, s, _ in docs}
     sets = {
         "XQuAD articles 0-23 (tuning)": [d for d, *_ in docs if d.startswith("xq/") and int(d.split("/")[2][:2]) < 24],
-        "XQuAD articles 24-47 (held out)": [d for d, *_ in docs if d.startswith("xq/") and int(d.split("/")[2][:2]) >= 24],
+        "XQuAD articles 24-47 (held out)": [
+            d for d, *_ in docs if d.startswith("xq/") and int(d.split("/")[2][:2]) >= 24
+        ],
         "seeds": [d for d, *_ in docs if d.startswith("seed/")],
     }
     lines = ["# Grouping articles into stories across languages", "",
              f"`python -m benchmarks.grouping` ({len(docs)} texts, {time.perf_counter() - started:.0f} s to embed).",
              "Pairwise precision / recall of `stories()` (true pairs / predicted pairs in brackets)."]
-    for centred in (True, False):
-        lines += ["", f"**{'Centred per language (the product)' if centred == CENTRED else 'Raw cosine'}**", "",
+    sweeps = {"margin": np.arange(0.96, 1.121, 0.01), "raw": np.arange(0.80, 0.96, 0.01),
+              "centred": np.arange(0.20, 0.71, 0.05)}
+    for method, sweep in sweeps.items():
+        lines += ["", f"**{method}{' (the product)' if method == METHOD else ''}**", "",
                   "| threshold | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
         best = (0.0, SAME_STORY)
-        for threshold in [round(t, 2) for t in np.arange(0.20, 0.96, 0.05)]:
+        for threshold in [round(float(t), 2) for t in sweep]:
             row = []
             for name, ids in sets.items():
-                grouped = stories({i: vecs[i] for i in ids}, {i: langs[i] for i in ids}, threshold, centred)
+                grouped = stories({i: vecs[i] for i in ids}, {i: langs[i] for i in ids}, threshold, method)
                 p, r, true, predicted = scores(ids, story, grouped)
                 row.append(f"{p:.3f} / {r:.3f} ({true}/{predicted})")
                 if name.endswith("(tuning)"):
@@ -105,7 +119,7 @@ def main() -> None:
                     best = max(best, (f1, threshold))
             lines.append(f"| {threshold:.2f} | " + " | ".join(row) + " |")
         lines += ["", f"Best F1 on the tuning set at threshold {best[1]:.2f} (F1 {best[0]:.3f})."]
-    lines += ["", f"The product groups at {SAME_STORY:.2f}, {'centred' if CENTRED else 'raw'}."]
+    lines += ["", f"The product groups by {METHOD} at {SAME_STORY:.2f}."]
     seeds = sets["seeds"]
     grouped = stories({i: vecs[i] for i in seeds}, {i: langs[i] for i in seeds})
     lines += ["", "Seeds, grouped by the product's threshold: " + "; ".join(

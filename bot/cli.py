@@ -8,6 +8,7 @@ traceback machinery: `newsqa --help` took 0.5 s, now under 0.2 s).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -85,6 +86,22 @@ Corpus = Annotated[
     typer.Option("--corpus", readable=False, help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds)."),
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
+
+
+def iso_date(value: str | None) -> str | None:
+    """A `--since` / `--until` value as an ISO date, or click's one-line usage error."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-09-03") from None
+
+
+Since = Annotated[str | None, typer.Option("--since", callback=iso_date, metavar="YYYY-MM-DD",
+                                           help="Only articles published on or after this date.")]
+Until = Annotated[str | None, typer.Option("--until", callback=iso_date, metavar="YYYY-MM-DD",
+                                           help="Only articles published on or before this date.")]
 
 
 class AnswerMode(str, Enum):
@@ -218,9 +235,14 @@ def print_answer(answer: Answer, engine: Engine | None = None) -> None:
         quote = escape(citation.quote)
         if citation.highlight:
             quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
-        published = f", {citation.published}" if citation.published else ""
+        where = ", ".join(filter(None, [citation.outlet, citation.published, citation.url or citation.source]))
         console.print(f"[cyan][{citation.n}][/] “{quote}”")
-        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
+        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(where)})[/]")
+        if citation.dated:
+            console.print(f"    [dim]{escape(tr.gettext(fmt.WEEKDAY_DATE).format(date=citation.dated))}[/]")
+        if citation.also:
+            named = ", ".join(report.outlet or report.title for report in citation.also)
+            console.print(f"    [dim]{escape(tr.gettext(fmt.ALSO_REPORTED).format(outlets=named))}[/]")
         if citation.n == 1 and answer.glossed and answer.gloss:
             console.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
 
@@ -298,15 +320,22 @@ class IngestProgress:
 
 @app.command()
 def ingest(
+    urls: Annotated[list[str] | None, typer.Argument(help="Web pages to fetch and index (http or https).",
+                                                      show_default=False)] = None,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="An RSS or Atom feed whose entries are fetched "
+                                                   "and indexed (repeatable; NEWSQA_FEEDS adds more).")] = None,
     corpus: Corpus = None,
     index_dir: IndexDir = None,
     reset: Annotated[bool, typer.Option("--reset", help="Drop the index and rebuild it from scratch.")] = False,
 ) -> None:
-    """Read the corpus, clean and chunk the articles, embed them and store them in Chroma.
+    """Read the corpus, the pages given and the feeds' entries; clean and chunk the articles, embed them and
+    store them in Chroma. Fetched pages are kept under the index directory and read again offline.
 
     Incremental: unchanged articles are skipped, changed ones replaced, deleted ones removed.
 
+    \b
     Example: newsqa ingest --corpus seeds
+    Pages and feeds: newsqa ingest https://example.org/news/1.html --feed https://example.org/rss.xml
     """
     from retrieval.corpus import ingest as run_ingest
     from retrieval.index import build_embedder
@@ -317,7 +346,12 @@ def ingest(
     with user_errors():
         embedder = build_embedder(settings)
         with IngestProgress() as progress:
-            report = run_ingest(settings, embedder, reset=reset, progress=progress)
+            report = run_ingest(settings, embedder, reset=reset, progress=progress, urls=urls or [],
+                                feeds=[*settings.feeds, *(feed or [])])
+    for line in report.fetched.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+    for copy in report.copies:
+        errors.print(f"[yellow]note:[/] {escape(shown_path(copy.path))} {escape(copy.reason)}", soft_wrap=True)
     for skipped in report.skipped:
         errors.print(
             f"[yellow]warning:[/] skipped {escape(shown_path(skipped.path))}: {escape(skipped.reason)}", soft_wrap=True
@@ -330,6 +364,9 @@ def ingest(
         f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped; "
         f"{report.chunks_embedded} chunks embedded in {time.perf_counter() - started:.1f}s."
     )
+    if report.fetched.stored or report.fetched.known or report.fetched.unchanged_feeds:
+        summary += (f" Web: {len(report.fetched.stored)} pages fetched, {len(report.fetched.known)} already stored, "
+                    f"{len(report.fetched.unchanged_feeds)} feeds unchanged.")
     console.print(summary, soft_wrap=True)
 
 
@@ -340,6 +377,8 @@ def ask(
     top_k: TopK = None,
     index_dir: IndexDir = None,
     mode: ModeOption = AnswerMode.auto,
+    since: Since = None,
+    until: Until = None,
 ) -> None:
     """Answer one question with numbered, quoted citations.
 
@@ -350,7 +389,7 @@ def ask(
     settings = settings_with(index_dir=index_dir)
     with user_errors():
         engine = open_engine(settings)
-        answer = engine.ask(question, top_k=top_k, mode=mode.value)
+        answer = engine.ask(question, top_k=top_k, mode=mode.value, since=since, until=until)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
@@ -358,7 +397,10 @@ def ask(
 
 
 @app.command()
-def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto) -> None:
+def chat(
+    top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto, since: Since = None,
+    until: Until = None,
+) -> None:
     """Ask questions one after another; follow-ups ("and when was that?") are read against the last
     few turns (rewritten by the model when one is configured). /sources lists the articles, /new
     forgets the conversation, /quit leaves.
@@ -373,12 +415,14 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
     with user_errors():
         engine = open_engine(settings)
     history = History.from_settings(settings)
-    console.print("Ask a question about the news articles. [dim]/sources, /new, /help, /quit[/]")
+    console.print("Ask a question about the news articles. [dim]/sources, /latest, /new, /help, /quit[/]")
     commands: dict[str, Callable[[], None]] = {
         "/sources": lambda: print_sources(engine.sources()),
+        "/latest": lambda: print_sources(engine.latest(), title="Newest articles"),
         "/new": history.clear,
         "/help": lambda: console.print(
-            "Type a question and press Enter. /sources lists the articles; /new starts a new conversation; "
+            "Type a question and press Enter. /sources lists the articles, /latest the newest; /new starts a new "
+            "conversation; "
             "/quit leaves."
         ),
     }
@@ -401,7 +445,8 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
                 errors.print(f"[yellow]unknown command {escape(line.split()[0])}; /help lists the commands[/]",
                              soft_wrap=True)
                 continue
-            answer = as_read(engine.ask(line, top_k=top_k, mode=mode.value, history=history), line)
+            asked = engine.ask(line, top_k=top_k, mode=mode.value, history=history, since=since, until=until)
+            answer = as_read(asked, line)
             print_answer(answer, engine)
             remember(history, answer)
         except Exception as exc:  # the session and its history outlive any one question or command
@@ -423,16 +468,24 @@ def chat_fault(exc: BaseException) -> str:
     )
 
 
-def print_sources(rows: list[dict[str, Any]]) -> None:
-    """A table of the indexed articles."""
+def print_sources(rows: list[dict[str, Any]], title: str = "Indexed articles") -> None:
+    """A table of the articles: where each is (its URL, or its file below the corpus, and other addresses of
+    the same text), its title, outlet, language, date, chunks, and the story it shares with another."""
     from rich.table import Table
 
-    table = Table("#", "id", "title", "lang", "published", "chunks", title="Indexed articles")
+    table = Table("#", "article", "title", "outlet", "lang", "published", "chunks", title=title)
+    stories: dict[str, int] = {}
+    for row in rows:
+        stories[str(row.get("story") or row["id"])] = stories.get(str(row.get("story") or row["id"]), 0) + 1
     for n, row in enumerate(rows, start=1):
-        title = str(row.get("title", ""))
-        title = title if len(title) <= 70 else title[:69] + "…"
+        heading = str(row.get("title", ""))
+        heading = heading if len(heading) <= 60 else heading[:59] + "…"
+        where = escape(row["id"]) + "".join(f"\n[dim]also at {escape(url)}[/]" for url in row.get("also_at") or [])
+        story = str(row.get("story") or row["id"])
+        if stories.get(story, 0) > 1 and story != row["id"]:
+            where += f"\n[dim]same story as {escape(story)}[/]"
         table.add_row(
-            str(n), escape(row["id"]), escape(title), str(row.get("language", "")),
+            str(n), where, escape(heading), escape(str(row.get("outlet") or "—")), str(row.get("language", "")),
             str(row.get("published") or "—"), str(row.get("chunks", "")),
         )
     console.print(table)
@@ -443,7 +496,8 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
     index_dir: IndexDir = None,
 ) -> None:
-    """List the indexed articles: id, title, language, date, chunk count.
+    """List the indexed articles: id or URL (and other addresses of the same text), title, outlet, language,
+    date, chunk count, and which report the same story.
 
     Example: newsqa sources
     """
@@ -467,6 +521,8 @@ def evaluate(
     top_k: TopK = None,
     index_dir: IndexDir = None,
     mode: ModeOption = AnswerMode.auto,
+    since: Since = None,
+    until: Until = None,
 ) -> None:
     """Run a fixture question set and print a scorecard (hit rates, abstention, latency).
 
@@ -491,7 +547,7 @@ def evaluate(
             answers: list[Answer] = []
 
             def ask_one(question: str) -> Answer:
-                answers.append(engine.ask(question, top_k=top_k, mode=mode.value))
+                answers.append(engine.ask(question, top_k=top_k, mode=mode.value, since=since, until=until))
                 return answers[-1]
 
             report = run_eval(items, ask_one, lambda _: progress.advance(task))
@@ -565,6 +621,43 @@ def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
     )
     for note, count in notes.most_common():
         console.print(f"  [dim]{count} × {escape(note)}[/]", soft_wrap=True)
+
+
+@app.command()
+def feedback(
+    export: Annotated[Path | None, typer.Option("--export", help="Write the 👎 answers here as fixture candidates "
+                                                "(YAML: question, what was quoted) for a person to complete.")] = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """List readers' 👍 / 👎 on the bot's answers (kept beside the bot's state file, NEWSQA_FEEDBACK_FILE).
+
+    \b
+    Example: newsqa feedback --export candidates.yaml
+    """
+    from rich.table import Table
+
+    from bot.feedback import FeedbackError, FeedbackStore, fixture_candidates
+
+    settings = settings_with(index_dir=index_dir)
+    store = FeedbackStore(settings.feedback_path)
+    try:
+        votes = store.votes()
+    except FeedbackError as exc:
+        fail(str(exc))
+    if export:
+        check_report_path(export)
+        write_report(export, fixture_candidates(votes))
+        down = len({v.question for v in votes if v.vote == "down"})
+        console.print(f"{down} questions voted 👎 written to {export} as fixture candidates")
+        return
+    table = Table("answer", "vote", "chat", "question", "first quote", title=f"Feedback in {settings.feedback_path}")
+    for voted in votes:
+        first = voted.citations[0]["quote"] if voted.citations else voted.answer
+        table.add_row(str(voted.answer_id), "👍" if voted.vote == "up" else "👎", str(voted.chat_id),
+                      escape(voted.question), escape(first if len(first) <= 80 else first[:79] + "…"))
+    console.print(table)
+    ups = sum(v.vote == "up" for v in votes)
+    console.print(f"{len(votes)} votes: {ups} 👍, {len(votes) - ups} 👎")
 
 
 @app.command(name="bot")

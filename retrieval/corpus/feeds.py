@@ -39,7 +39,8 @@ def read_feed(fetcher: Fetcher, url: str, validators: Validators, most: int) -> 
     if fetched.status == 304:
         return FeedRead(unchanged=True)
     parsed = feedparser.parse(fetched.data, response_headers=headers_of(fetched))
-    if parsed.bozo and not parsed.entries:
+    if parsed.bozo and not any(item.get("link") for item in parsed.entries):
+        # feedparser's lenient parser makes an empty entry of broken XML: nothing of it can be used.
         raise FetchError(f"is not a valid RSS or Atom feed ({first_line(parsed.get('bozo_exception', 'no entries'))})")
     read = FeedRead()
     if parsed.bozo:

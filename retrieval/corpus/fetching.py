@@ -135,13 +135,13 @@ class Fetcher:
                 headers["If-Modified-Since"] = validators["last_modified"]
         try:
             with self.client.stream("GET", url, headers=headers) as response:
+                if response.status_code == 304:  # httpx counts it among redirects
+                    return Fetched(url, 304, b"", "", None, validators or {})
                 if response.is_redirect:
                     location = response.headers.get("location", "")
                     if not location:
                         raise FetchError(f"answered {response.status_code} without a Location")
                     return urljoin(url, location)
-                if response.status_code == 304:
-                    return Fetched(url, 304, b"", "", None, validators or {})
                 if response.status_code >= 400:
                     raise FetchError(f"answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
                 content_type = response.headers.get("content-type", "")

@@ -97,11 +97,12 @@ class IngestReport:
     chunks_embedded: int = 0
     sentences_embedded: int = 0  # chunks whose sentence vectors were computed (with theirs, and backfilled)
     chunks_total: int = 0
+    regrouped: bool = False  # articles' stories or other addresses changed
 
     @property
     def changed(self) -> bool:
         """True when the index content differs from before the run."""
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.regrouped)
 
 
 @dataclass
@@ -310,8 +311,10 @@ def _ingest_locked(
             report.skipped.append(read)
             continue
         fingerprint = digest_bytes(read.data + _page_facts(item.page))
-        if (twin := by_content.get(fingerprint)) is not None:
+        if item.page is None and (twin := by_content.get(fingerprint)) is not None:
+            # Pages are told apart by their text below, where the one indexed already stays the article.
             report.skipped.append(Skipped(path, f"has the same content as {twin}, which is indexed once"))
+            also_at.setdefault(twin, []).append(article_id)
             continue
         by_file[target] = by_content[fingerprint] = article_id
         seen.add(article_id)
@@ -373,7 +376,7 @@ def _ingest_locked(
         derived.rebuild(store, settings.derived_dir)
     else:
         derived.load(store, settings.derived_dir, save=True)
-    _record_stories(store, also_at)
+    report.regrouped = _record_stories(store, also_at)
     report.chunks_total = store.count()
     return report
 
@@ -389,7 +392,7 @@ def _page_facts(page: Page | None) -> bytes:
     return f"\0{page.title}\0{page.outlet}\0{page.published}".encode()
 
 
-def _record_stories(store: ChunkStore, also_at: dict[str, list[str]]) -> None:
+def _record_stories(store: ChunkStore, also_at: dict[str, list[str]]) -> bool:
     """Give every article its vector (an index built before they were kept), its other addresses and its story."""
     records = store.registry.records()
     vectors = store.registry.vectors()
@@ -406,6 +409,7 @@ def _record_stories(store: ChunkStore, also_at: dict[str, list[str]]) -> None:
             changes[row["id"]] = wanted
     if changes:
         store.registry.amend(changes)
+    return bool(changes)
 
 
 def _prepare(item: Source, settings: Settings, data: bytes) -> tuple[Article | None, list[Chunk]] | Skipped:
@@ -416,7 +420,8 @@ def _prepare(item: Source, settings: Settings, data: bytes) -> tuple[Article | N
         if item.page is None:
             document = decode_document(path, settings.corpus_dir, data)
         else:
-            document = RawDocument(id=item.id, path=path, text=data.decode("utf-8"), digest=digest_bytes(data))
+            document = RawDocument(id=item.id, path=path, text=data.decode("utf-8"),
+                                   digest=digest_bytes(data + _page_facts(item.page)))
         if isinstance(document, Skipped):
             return document
         article = clean(document)

@@ -19,9 +19,10 @@ from retrieval.models import Article
 SKETCH = 128  # shingle hashes kept per article
 SHINGLE = 4  # words per shingle
 NEAR = 0.8  # estimated resemblance at which two texts are copies of one article
-# Cosine of two articles' vectors (centred per language) from which they report the same story; see GROUPING.md.
-SAME_STORY = 0.40
-CENTRED = True
+# How stories are told (see `stories`) and the score from which two articles report the same one: GROUPING.md.
+METHOD = "margin"
+SAME_STORY = 1.0
+NEIGHBOURS = 4
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -75,18 +76,29 @@ class Copies:
 
 
 def stories(
-    vectors: dict[str, np.ndarray], languages: dict[str, str], threshold: float = SAME_STORY, centred: bool = CENTRED
+    vectors: dict[str, np.ndarray], languages: dict[str, str], threshold: float = SAME_STORY, method: str = METHOD
 ) -> dict[str, str]:
-    """Each article's story: the first id (in sorted order) of the articles linked to it by a vector cosine of at
-    least `threshold` across languages, after each language's mean vector is taken away (articles in one language
-    share a direction in e5's space, which would otherwise pass for a shared story)."""
+    """Each article's story: the first id (in sorted order) of the articles linked to it, across languages, by a
+    score of at least `threshold`. `margin` (the product): the pair's cosine over the mean cosine of each to
+    its NEIGHBOURS nearest articles in other languages, as parallel sentences are mined (Artetxe & Schwenk
+    2019): articles on one subject are all alike in e5's space, and the same story stands out from that
+    neighbourhood, not in absolute terms. `raw`: the cosine; `centred`: the cosine after each language's
+    mean vector is taken away."""
     ids = sorted(vectors)
     if not ids:
         return {}
     matrix = np.stack([vectors[i] for i in ids]).astype(np.float32)
-    langs = [languages.get(i, "") for i in ids]
-    matrix = centre(matrix, langs) if centred else matrix
+    langs = np.asarray([languages.get(i, "") for i in ids])
+    if method == "centred":
+        matrix = centre(matrix, list(langs))
     similar = matrix @ matrix.T
+    across = langs[:, None] != langs[None, :]
+    if method == "margin":
+        others = np.where(across, similar, -np.inf)
+        k = min(NEIGHBOURS, max(int(across.sum(axis=1).min()), 1))
+        nearest = -np.sort(-others, axis=1)[:, :k]
+        nearest = np.where(np.isfinite(nearest), nearest, 0.0).mean(axis=1)
+        similar = similar / np.maximum((nearest[:, None] + nearest[None, :]) / 2, 1e-6)
     parent = list(range(len(ids)))
 
     def root(i: int) -> int:
@@ -95,11 +107,10 @@ def stories(
             i = parent[i]
         return i
 
-    rows, cols = np.nonzero(np.triu(similar >= threshold, k=1))
+    rows, cols = np.nonzero(np.triu((similar >= threshold) & across, k=1))
     for i, j in zip(rows.tolist(), cols.tolist()):
-        if langs[i] != langs[j]:
-            a, b = root(i), root(j)
-            parent[max(a, b)] = min(a, b)
+        a, b = root(i), root(j)
+        parent[max(a, b)] = min(a, b)
     return {article: ids[root(i)] for i, article in enumerate(ids)}
 
 

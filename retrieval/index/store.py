@@ -34,7 +34,7 @@ from retrieval.index.remote import (
     server_address,
     server_error,
 )
-from retrieval.index.snapshot import SnapshotError, snapshot
+from retrieval.index.snapshot import SnapshotError, current, discard, snapshot
 from retrieval.messages import first_line
 from retrieval.models import Chunk, Sentence
 from retrieval.settings import Settings
@@ -222,6 +222,7 @@ class ChunkStore:
         self._vector_store: Any = None
         self.max_batch_size = self._max_batch_size()
         self.registry = ArticleRegistry(client, self.articles, self.max_batch_size, address, self.database)
+        self.snapshot: Path | None = None  # a reader's private copy of an embedded index (see `close`)
         self._language_counts: dict[str, int] | None = None
         self._small_languages: dict[str, tuple[list[str], np.ndarray]] = {}
 
@@ -295,10 +296,30 @@ class ChunkStore:
         """Open the index named by the settings; `create` makes it when missing."""
         address = server_address(settings) if settings.chroma_host else None
         client = build_client(settings, create)
-        return cls(
+        store = cls(
             client, settings.collection, embedder_id, dimension, create, address, settings.hnsw_ef_search,
             settings.chroma_dir / DATABASE_NAME,
         )
+        if not (create or settings.chroma_host):
+            store.snapshot = current(settings.chroma_dir)
+        return store
+
+    def close(self) -> None:
+        """Let go of a reader's private snapshot (nothing for a writer or a server): its Chroma system is
+        stopped and its files removed. The store must not be used afterwards."""
+        if self.snapshot is None:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(str(self.snapshot), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(self.snapshot), None)
+        if system is not None:
+            try:
+                system.stop()
+            except Exception as exc:  # a system that will not stop still has its files removed below
+                log.debug("stopping the Chroma system of %s: %s", self.snapshot, exc)
+        discard(self.snapshot)
+        self.snapshot = None
 
     @classmethod
     def reset(cls, settings: Settings) -> None:
