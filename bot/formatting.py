@@ -112,7 +112,7 @@ def render_citation(citation: Citation, title: bool = True, limit: int | None = 
     label = f"[{citation.n}]"
     if title and citation.title:
         # The outlet takes its room from the title: the line stays as long as it was.
-        room = max(CITED_TITLE_CHARS - len(citation.outlet or ""), 16)
+        room = max(CITED_TITLE_CHARS - (len(citation.outlet) + 3 if citation.outlet else 0), 16)
         heading = escape(shorten(citation.title, room))
         label += f" <a href=\"{escape(citation.url)}\">{heading}</a>" if citation.url else f" {heading}"
         if citation.outlet:

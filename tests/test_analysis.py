@@ -56,3 +56,14 @@ def test_a_follow_up_is_searched_with_its_topic_and_as_written() -> None:
 def test_the_quotes_the_thread_showed_are_known() -> None:
     thread = [Turn(question="a?", shown=[("a.txt", 0, 10)]), Turn(question="b?", shown=[("b.txt", 5, 9)])]
     assert analyse("and then?", thread).seen == [("a.txt", 0, 10), ("b.txt", 5, 9)]
+
+
+@pytest.mark.parametrize("question", ["What is the latest on Kim Jong Un?", "Tin mới nhất về Putin?",
+                                      "Putin hôm nay nói gì?", "Какие последние новости о Ким Чен Ыне?",
+                                      "Последни новини за Путин?", "What happened this week in Beijing?"])
+def test_a_question_for_the_latest_news_asks_for_newer_articles_first(question: str) -> None:
+    assert analyse(question).recent
+
+
+def test_a_question_about_an_event_does_not_ask_for_the_latest() -> None:
+    assert not analyse("When did Shoigu visit Pyongyang?").recent
