@@ -31,7 +31,8 @@ def ingest_and_reopen(state: Shared) -> tuple[IngestReport, Engine | None]:
     from retrieval.engine import Engine
 
     report = ingest(state.settings, state.engine.embedder)
-    if not report.changed:
+    # Also what another writer changed since this engine opened the index (a `newsqa ingest` beside the bot).
+    if not report.changed and report.revision == state.engine.store.registry.revision:
         return report, None
     return report, Engine(state.settings, embedder=state.engine.embedder)
 

@@ -3,6 +3,7 @@ politeness and the address rules."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,4 +117,4 @@ def test_requests_to_one_host_are_spaced_by_the_politeness_delay(site: NewsSite,
         for _ in range(3):
             fetcher.get(site.url("/news/harbour"), PAGE_TYPES)
     times = site.times["/news/harbour"]
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.28
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.28

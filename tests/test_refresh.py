@@ -72,7 +72,8 @@ async def test_a_feed_entry_published_after_the_bot_started_is_answered_with_out
 async def test_questions_are_answered_while_a_refresh_runs(
     telegram: FakeTelegram, site: NewsSite, fed_index: Settings, embedder: Any
 ) -> None:
-    app = build_application(telegram.settings_for(fed_index, refresh_seconds=3600), Engine(fed_index, embedder=embedder))
+    engine = Engine(fed_index, embedder=embedder)
+    app = build_application(telegram.settings_for(fed_index, refresh_seconds=3600), engine)
     async with running(app, poll_timeout=0.5):
         state = app.bot_data["newsqa"]
         old = state.engine
@@ -89,7 +90,8 @@ async def test_questions_are_answered_while_a_refresh_runs(
 async def test_a_failed_refresh_is_one_log_line_and_the_next_one_succeeds(
     telegram: FakeTelegram, site: NewsSite, fed_index: Settings, embedder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = build_application(telegram.settings_for(fed_index, refresh_seconds=3600), Engine(fed_index, embedder=embedder))
+    engine = Engine(fed_index, embedder=embedder)
+    app = build_application(telegram.settings_for(fed_index, refresh_seconds=3600), engine)
     async with running(app, poll_timeout=0.5):
         state = app.bot_data["newsqa"]
         site.add(LIGHTHOUSE)

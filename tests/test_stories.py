@@ -70,3 +70,20 @@ def test_an_answer_quotes_one_report_of_a_story_and_names_the_others() -> None:
     assert [h.chunk.article_id for h in kept] == ["vi-0", "vi-1", "vi-0"]
     assert [[r.outlet for r in named] for named in reports] == [["Outlet bg-0"], [], []]
     assert reports[0][0].url == "https://example.org/bg-0" and reports[0][0].language == "bg"
+
+
+VI_MEETING, BG_MEETING = "000_297e5e17ff67e22b.txt", "002_80e1ee0b42e500dd.txt"
+
+
+def test_the_seed_meeting_reported_in_vietnamese_and_bulgarian_is_one_story(engine: Any) -> None:
+    stories_of = {row["id"]: row["story"] for row in engine.sources()}
+    assert stories_of[VI_MEETING] == stories_of[BG_MEETING]
+    assert len(set(stories_of.values())) == len(stories_of) - 1  # the other meetings are stories of their own
+
+
+def test_an_answer_names_the_other_report_of_its_story_instead_of_quoting_it(engine: Any) -> None:
+    answer = engine.ask("Where did Putin and Kim meet after the military parade in Beijing?")
+    quoted = [c.source for c in answer.citations]
+    assert not {VI_MEETING, BG_MEETING} <= set(quoted)
+    named = [report.source for c in answer.citations for report in c.also]
+    assert ({VI_MEETING, BG_MEETING} - set(quoted)) <= set(named)

@@ -65,7 +65,8 @@ def test_every_bad_page_and_feed_is_one_warning_line_and_the_good_ones_are_store
     expected = {
         "/nowhere": "answered HTTP 404", "/broken": "answered HTTP 500", "/slow": "timed out",
         "/huge": "larger than 0.5 MB", "/image.png": "is image/png, not text/html", "/loop-a": "redirects in a loop",
-        "/latin1.html": "is not valid utf-8 as it declares", "/news/harbour": "lists " + site.url("/news/harbour") + " twice",
+        "/latin1.html": "is not valid utf-8 as it declares",
+        "/news/harbour": "lists " + site.url("/news/harbour") + " twice",
         "/bad.xml": "is not a valid RSS or Atom feed", "/missing-feed.xml": "answered HTTP 404",
     }
     for path, words in expected.items():
@@ -137,7 +138,9 @@ def test_pages_are_indexed_cited_with_outlet_date_and_link_and_read_again_offlin
 
 
 @pytest.mark.slow
-def test_a_feed_that_fails_later_loses_nothing_already_indexed(site: NewsSite, tmp_path: Path, embedder: object) -> None:
+def test_a_feed_that_fails_later_loses_nothing_already_indexed(
+    site: NewsSite, tmp_path: Path, embedder: object
+) -> None:
     config = settings(tmp_path)
     ingest(config, embedder, feeds=[site.url("/feed.xml")])
     site.stop()

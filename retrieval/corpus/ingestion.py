@@ -98,6 +98,7 @@ class IngestReport:
     sentences_embedded: int = 0  # chunks whose sentence vectors were computed (with theirs, and backfilled)
     chunks_total: int = 0
     regrouped: bool = False  # articles' stories or other addresses changed
+    revision: str = ""  # the index's revision when the run ended (changes whenever chunks do)
 
     @property
     def changed(self) -> bool:
@@ -378,6 +379,7 @@ def _ingest_locked(
         derived.load(store, settings.derived_dir, save=True)
     report.regrouped = _record_stories(store, also_at)
     report.chunks_total = store.count()
+    report.revision = store.registry.revision
     return report
 
 

@@ -78,12 +78,13 @@ class Copies:
 def stories(
     vectors: dict[str, np.ndarray], languages: dict[str, str], threshold: float = SAME_STORY, method: str = METHOD
 ) -> dict[str, str]:
-    """Each article's story: the first id (in sorted order) of the articles linked to it, across languages, by a
-    score of at least `threshold`. `margin` (the product): the pair's cosine over the mean cosine of each to
-    its NEIGHBOURS nearest articles in other languages, as parallel sentences are mined (Artetxe & Schwenk
-    2019): articles on one subject are all alike in e5's space, and the same story stands out from that
-    neighbourhood, not in absolute terms. `raw`: the cosine; `centred`: the cosine after each language's
-    mean vector is taken away."""
+    """Each article's story: the first id (in sorted order) of the articles linked to it. Two articles in different
+    languages are linked when each is the other's best match in its language (so a story never chains through
+    articles merely on one subject) and their score is at least `threshold`. `margin` (the product): the
+    pair's cosine over the mean cosine of each to its NEIGHBOURS nearest articles in other languages, as
+    parallel sentences are mined (Artetxe & Schwenk 2019): articles on one subject are all alike in e5's space,
+    and the same story stands out from that neighbourhood rather than in absolute terms. `raw`: the cosine;
+    `centred`: the cosine after each language's mean vector is taken away."""
     ids = sorted(vectors)
     if not ids:
         return {}
@@ -95,10 +96,19 @@ def stories(
     across = langs[:, None] != langs[None, :]
     if method == "margin":
         others = np.where(across, similar, -np.inf)
-        k = min(NEIGHBOURS, max(int(across.sum(axis=1).min()), 1))
+        k = max(min(NEIGHBOURS, int(across.sum(axis=1).min())), 1)
         nearest = -np.sort(-others, axis=1)[:, :k]
         nearest = np.where(np.isfinite(nearest), nearest, 0.0).mean(axis=1)
         similar = similar / np.maximum((nearest[:, None] + nearest[None, :]) / 2, 1e-6)
+    similar = np.where(across, similar, -np.inf)
+    # Each article's best match in every other language.
+    best = np.zeros_like(across)
+    for language in set(langs.tolist()):
+        columns = np.flatnonzero(langs == language)
+        rows = np.flatnonzero(langs != language)
+        if len(columns) and len(rows):
+            best[rows, columns[np.argmax(similar[np.ix_(rows, columns)], axis=1)]] = True
+    linked = best & best.T & (similar >= threshold)
     parent = list(range(len(ids)))
 
     def root(i: int) -> int:
@@ -107,9 +117,8 @@ def stories(
             i = parent[i]
         return i
 
-    rows, cols = np.nonzero(np.triu((similar >= threshold) & across, k=1))
-    for i, j in zip(rows.tolist(), cols.tolist()):
-        a, b = root(i), root(j)
+    for i, j in zip(*np.nonzero(np.triu(linked, k=1)), strict=True):
+        a, b = root(int(i)), root(int(j))
         parent[max(a, b)] = min(a, b)
     return {article: ids[root(i)] for i, article in enumerate(ids)}
 

@@ -17,8 +17,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -120,7 +120,7 @@ class NewsSite:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = self.path
                 with site._lock:
                     site.requests[path] += 1
@@ -198,7 +198,8 @@ class NewsSite:
                 self.send(200, b"<?xml version='1.0'?><rss><channel><item><title>Broken</ti", "application/rss+xml")
 
             def latin1(self) -> None:
-                body = "<html><body><article><p>Café déjà vu à Noël, élève</p></article></body></html>".encode("latin-1")
+                page = "<html><body><article><p>Café déjà vu à Noël, élève</p></article></body></html>"
+                body = page.encode("latin-1")
                 self.send(200, body, "text/html; charset=utf-8")
 
             def error(self) -> None:
