@@ -148,3 +148,54 @@ def test_a_feed_that_fails_later_loses_nothing_already_indexed(
     assert len(report.fetched.warnings) == 1 and "could not be fetched" in report.fetched.warnings[0]
     assert report.removed == [] and len(report.unchanged) == 2
     assert json.loads((config.web_dir / "validators.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("NEWSQA_REFRESH_SECONDS", "5", "NEWSQA_REFRESH_SECONDS=5"),
+    ("NEWSQA_FEEDS", "ftp://example.org/feed", "is not an http(s) address"),
+    ("NEWSQA_FETCH_MAX_REDIRECTS", "50", "NEWSQA_FETCH_MAX_REDIRECTS=50"),
+])
+def test_a_bad_fetch_setting_is_one_line_naming_it(
+    variable: str, value: str, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.settings import SettingsError, get_settings
+
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as raised:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert words in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_newsqa_ingest_takes_pages_and_feeds_and_sources_show_where_each_came_from(
+    site: NewsSite, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.txt").write_text("Sofia traffic\n\nTrams in Sofia ran late on Monday after a power cut.\n", "utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "CHROMA_"))}
+    env.update(NEWSQA_INDEX_DIR=str(tmp_path / "index"), NEWSQA_CORPUS_DIR=str(corpus), NEWSQA_LLM="none",
+               NEWSQA_ALLOW_PRIVATE_URLS="true", NEWSQA_FETCH_DELAY_SECONDS="0")
+    cli = [sys.executable, "-c", "from bot.cli import main; main()"]
+    done = subprocess.run([*cli, "ingest", site.url("/nowhere"), site.url("/copy/harbour"), "--feed",
+                           site.url("/feed.xml")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    # the 404 alone: the feed's harbour entry is the page fetched as /copy/harbour (its canonical URL says so)
+    assert len(warnings) == 1 and site.url("/nowhere") in warnings[0] and "HTTP 404" in warnings[0]
+    assert "3 added" in done.stdout and "Web: 2 pages fetched" in done.stdout
+    listed = subprocess.run([*cli, "sources", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    rows = {row["id"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == {"note.txt", site.url("/news/harbour"), site.url("/news/bridge")}
+    assert rows[site.url("/news/harbour")]["also_at"] == [site.url("/copy/harbour")]
+    assert (rows[site.url("/news/bridge")]["outlet"], rows[site.url("/news/bridge")]["published"]) == (
+        SITE_NAME, "2025-09-01")
