@@ -133,7 +133,7 @@ def main() -> None:
     }
     lines = ["# Grouping articles into stories across languages", "",
              f"`python -m benchmarks.grouping` ({len(docs)} texts; "
-             + ("their vectors from the cache)." if cached else f"{time.perf_counter() - started:.0f} s to embed them)."),
+             + ("vectors from the cache)." if cached else f"{time.perf_counter() - started:.0f} s to embed them)."),
              "Pairwise precision / recall of `stories()` (true pairs / predicted pairs in brackets)."]
     sweeps = {"raw": np.arange(0.76, 0.96, 0.01), "margin": np.arange(0.96, 1.081, 0.01),
               "centred": np.arange(0.20, 0.71, 0.05)}
