@@ -25,6 +25,7 @@ NEAR = 0.8  # estimated resemblance at which two texts are copies of one article
 METHOD = "raw"
 SAME_STORY = 0.82
 NEIGHBOURS = 4  # for the margin score
+BLOCK = 512  # articles whose similarities to all others are held at once
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -85,7 +86,8 @@ def stories(
     articles merely on one subject) and their score is at least `threshold`. `raw` (the product): the cosine of
     their vectors; `margin`: that cosine over the mean cosine of each to its NEIGHBOURS nearest articles in
     other languages, as parallel sentences are mined (Artetxe & Schwenk 2019); `centred`: the cosine after
-    each language's mean vector is taken away."""
+    each language's mean vector is taken away. Similarities are computed BLOCK rows at a time, so memory stays
+    flat however many articles an index holds."""
     ids = sorted(vectors)
     if not ids:
         return {}
@@ -93,23 +95,22 @@ def stories(
     langs = np.asarray([languages.get(i, "") for i in ids])
     if method == "centred":
         matrix = centre(matrix, list(langs))
-    similar = matrix @ matrix.T
-    across = langs[:, None] != langs[None, :]
-    if method == "margin":
-        others = np.where(across, similar, -np.inf)
-        k = max(min(NEIGHBOURS, int(across.sum(axis=1).min())), 1)
-        nearest = -np.sort(-others, axis=1)[:, :k]
-        nearest = np.where(np.isfinite(nearest), nearest, 0.0).mean(axis=1)
-        similar = similar / np.maximum((nearest[:, None] + nearest[None, :]) / 2, 1e-6)
-    similar = np.where(across, similar, -np.inf)
-    # Each article's best match in every other language.
-    best = np.zeros_like(across)
-    for language in set(langs.tolist()):
-        columns = np.flatnonzero(langs == language)
-        rows = np.flatnonzero(langs != language)
-        if len(columns) and len(rows):
-            best[rows, columns[np.argmax(similar[np.ix_(rows, columns)], axis=1)]] = True
-    linked = best & best.T & (similar >= threshold)
+    codes = sorted(set(langs.tolist()))
+    columns = [np.flatnonzero(langs == code) for code in codes]
+    own = np.searchsorted(codes, langs)
+    nearest = _neighbourhood(matrix, langs) if method == "margin" else None
+    # best[i, l]: article i's best match among the articles in language l, and its score
+    best = np.full((len(ids), len(codes)), -1)
+    score = np.full((len(ids), len(codes)), -np.inf, dtype=np.float32)
+    for start in range(0, len(ids), BLOCK):
+        rows = slice(start, min(start + BLOCK, len(ids)))
+        similar = matrix[rows] @ matrix.T
+        if nearest is not None:
+            similar /= np.maximum((nearest[rows, None] + nearest[None, :]) / 2, 1e-6)
+        for code, cols in enumerate(columns):
+            found = np.argmax(similar[:, cols], axis=1)
+            best[rows, code] = cols[found]
+            score[rows, code] = similar[np.arange(similar.shape[0]), cols[found]]
     parent = list(range(len(ids)))
 
     def root(i: int) -> int:
@@ -118,10 +119,26 @@ def stories(
             i = parent[i]
         return i
 
-    for i, j in zip(*np.nonzero(np.triu(linked, k=1)), strict=True):
-        a, b = root(int(i)), root(int(j))
-        parent[max(a, b)] = min(a, b)
+    for i in range(len(ids)):
+        for code in range(len(codes)):
+            j = int(best[i, code])
+            if code == own[i] or j <= i or best[j, own[i]] != i or score[i, code] < threshold:
+                continue  # the same language, counted from the other side, not mutual, or too far apart
+            a, b = root(i), root(j)
+            parent[max(a, b)] = min(a, b)
     return {article: ids[root(i)] for i, article in enumerate(ids)}
+
+
+def _neighbourhood(matrix: np.ndarray, langs: np.ndarray) -> np.ndarray:
+    """Each article's mean cosine to its NEIGHBOURS nearest articles in other languages (for the margin score)."""
+    means = np.zeros(len(matrix), dtype=np.float32)
+    for start in range(0, len(matrix), BLOCK):
+        rows = slice(start, min(start + BLOCK, len(matrix)))
+        similar = np.where(langs[rows, None] != langs[None, :], matrix[rows] @ matrix.T, -np.inf)
+        k = max(min(NEIGHBOURS, similar.shape[1] - 1), 1)
+        top = -np.sort(-similar, axis=1)[:, :k]
+        means[rows] = np.where(np.isfinite(top), top, np.nan).mean(axis=1, where=np.isfinite(top))
+    return np.nan_to_num(means)
 
 
 def centre(matrix: np.ndarray, languages: list[str]) -> np.ndarray:
