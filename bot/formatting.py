@@ -129,7 +129,7 @@ def render_citation(citation: Citation, title: bool = True, limit: int | None = 
 
 def _report(report: Report) -> str:
     """Another article of the story, by its outlet (else a short title), linked when it has an address."""
-    name = escape(report.outlet or shorten(report.title, 24))
+    name = escape(report.outlet or shorten(report.title, 20))
     return f"<a href=\"{escape(report.url)}\">{name}</a>" if report.url else name
 
 

@@ -41,8 +41,8 @@ def extractive_answer(
         tier = "unsure"
     if tier == "none":
         return _answer(question, NO_ANSWER, abstained=True)
-    chosen, reports = one_story(arrange(question, hits), articles or {})
-    chosen = chosen[:top_k]
+    # The other reports of a quoted story take no quote's place: named under it, they leave the reply shorter.
+    chosen, reports = one_story(arrange(question, hits)[:top_k], articles or {})
     citations = build_citations(question, chosen, reports)
     best = citations[0]
     lead = best.highlight
