@@ -35,11 +35,12 @@ EVAL_METRICS = (
 
 
 def xquad_dir() -> Path:
-    """The shared XQuAD folder beside the checkout."""
-    for candidate in (ROOT.parent / "shared" / "xquad", ROOT.parent.parent / "shared" / "xquad"):
+    """The shared XQuAD folder: NEWSQA_XQUAD, else beside the checkout."""
+    given = os.environ.get("NEWSQA_XQUAD")
+    for candidate in ([Path(given)] if given else []) + [ROOT.parent / "shared" / "xquad"]:
         if candidate.exists():
             return candidate
-    raise SystemExit("XQuAD not found: expected ../shared/xquad beside the checkout")
+    raise SystemExit("XQuAD not found: set NEWSQA_XQUAD or put ../shared/xquad beside the checkout")
 
 
 def newsqa(checkout: Path, *args: str) -> None:
