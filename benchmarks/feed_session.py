@@ -21,20 +21,10 @@ from typing import Annotated
 import typer
 
 from benchmarks.bot_session import timed_ask, transcript
-from tests.fakes.news_site import NewsSite, Story
+from tests.fakes.news_site import BRIDGE, LIGHTHOUSE, NewsSite
 from tests.fakes.telegram_server import FakeTelegram, user
 
 ROOT = Path(__file__).resolve().parents[1]
-BRIDGE = Story("bridge", "New bridge over the Danube opens to traffic", [
-    "A new road bridge over the Danube between Ruse and Giurgiu opened to traffic on Monday morning.",
-    "The bridge is 1,400 metres long and took four years to build, at a cost of 230 million euros.",
-    "Officials from both countries cut the ribbon at the middle of the span before the first lorries crossed.",
-], "2025-09-01")
-LIGHTHOUSE = Story("lighthouse", "Kaliakra lighthouse gets a new lamp", [
-    "The lighthouse at Cape Kaliakra was fitted with a new LED lamp on Thursday, the maritime administration said.",
-    "Its beam now reaches 27 nautical miles, nine more than the old lamp, and uses a tenth of the power.",
-    "The lighthouse keeper, Petar Ivanov, has tended the light for thirty-one years.",
-], "2025-09-04")
 QUESTION = "How far does the Kaliakra lighthouse beam reach?"
 REFRESH = 10
 

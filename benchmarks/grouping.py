@@ -53,8 +53,7 @@ def documents() -> list[tuple[str, str, str, Path]]:
 
 def _site_articles() -> list[Path]:
     """The English articles of the tests' news site, as text files (title, then paragraphs)."""
-    from benchmarks.feed_session import BRIDGE, LIGHTHOUSE
-    from tests.test_web import HARBOUR
+    from tests.fakes.news_site import BRIDGE, HARBOUR, LIGHTHOUSE
 
     folder = Path(tempfile.gettempdir()) / "newsqa-grouping-site"
     folder.mkdir(exist_ok=True)

@@ -18,20 +18,11 @@ from retrieval.corpus.ingestion import ingest
 from retrieval.corpus.locking import ingest_lock
 from retrieval.engine import Engine
 from retrieval.settings import Settings
-from tests.fakes.news_site import SITE_NAME, NewsSite, Story
+from tests.fakes.news_site import BRIDGE, LIGHTHOUSE, SITE_NAME, NewsSite
 from tests.fakes.telegram_server import FakeTelegram, private_chat, user
 
 pytestmark = pytest.mark.slow
 
-BRIDGE = Story("bridge", "New bridge over the Danube opens to traffic", [
-    "A new road bridge over the Danube between Ruse and Giurgiu opened to traffic on Monday morning.",
-    "The bridge is 1,400 metres long and took four years to build, at a cost of 230 million euros.",
-], "2025-09-01")
-LIGHTHOUSE = Story("lighthouse", "Kaliakra lighthouse gets a new lamp", [
-    "The lighthouse at Cape Kaliakra was fitted with a new LED lamp on Thursday, the maritime administration said.",
-    "Its beam now reaches 27 nautical miles, nine more than the old lamp, and uses a tenth of the power.",
-    "The lighthouse keeper, Petar Ivanov, has tended the light for thirty-one years.",
-], "2025-09-04")
 READER = user(7100, "Reader")
 
 

@@ -299,9 +299,8 @@ async def test_the_bot_s_refresh_answers_a_new_feed_entry_from_the_server(
 ) -> None:
     from bot.app import build_application
     from bot.refresh import refresh_now
-    from tests.fakes.news_site import SITE_NAME, NewsSite
+    from tests.fakes.news_site import BRIDGE, LIGHTHOUSE, SITE_NAME, NewsSite
     from tests.fakes.telegram_server import FakeTelegram
-    from tests.test_refresh import BRIDGE, LIGHTHOUSE
 
     host, port = chroma_server
     corpus = tmp_path / "corpus"

@@ -13,18 +13,7 @@ from retrieval.corpus.ingestion import ingest
 from retrieval.corpus.web import WebStore, gather
 from retrieval.engine import Engine
 from retrieval.settings import Settings
-from tests.fakes.news_site import SITE_NAME, NewsSite, Story
-
-HARBOUR = Story("harbour", "Harbour of Varna reopens after the storm", [
-    "The harbour of Varna reopened on Tuesday after a storm closed it for three days, the port authority said.",
-    "Seventeen cargo ships had waited at anchor outside the breakwater while the winds reached 110 km/h.",
-    "The first ship to enter was the grain carrier Dobrudzha, which docked at the western terminal at noon.",
-], "2025-09-02")
-BRIDGE = Story("bridge", "New bridge over the Danube opens to traffic", [
-    "A new road bridge over the Danube between Ruse and Giurgiu opened to traffic on Monday morning.",
-    "The bridge is 1,400 metres long and took four years to build, at a cost of 230 million euros.",
-    "Officials from both countries cut the ribbon at the middle of the span before the first lorries crossed.",
-], "2025-09-01")
+from tests.fakes.news_site import BRIDGE, HARBOUR, SITE_NAME, NewsSite, Story
 
 
 @pytest.fixture

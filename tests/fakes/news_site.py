@@ -36,6 +36,24 @@ class Story:
     lang: str = "en"
 
 
+# Articles the tests and benchmarks publish on the site.
+HARBOUR = Story("harbour", "Harbour of Varna reopens after the storm", [
+    "The harbour of Varna reopened on Tuesday after a storm closed it for three days, the port authority said.",
+    "Seventeen cargo ships had waited at anchor outside the breakwater while the winds reached 110 km/h.",
+    "The first ship to enter was the grain carrier Dobrudzha, which docked at the western terminal at noon.",
+], "2025-09-02")
+BRIDGE = Story("bridge", "New bridge over the Danube opens to traffic", [
+    "A new road bridge over the Danube between Ruse and Giurgiu opened to traffic on Monday morning.",
+    "The bridge is 1,400 metres long and took four years to build, at a cost of 230 million euros.",
+    "Officials from both countries cut the ribbon at the middle of the span before the first lorries crossed.",
+], "2025-09-01")
+LIGHTHOUSE = Story("lighthouse", "Kaliakra lighthouse gets a new lamp", [
+    "The lighthouse at Cape Kaliakra was fitted with a new LED lamp on Thursday, the maritime administration said.",
+    "Its beam now reaches 27 nautical miles, nine more than the old lamp, and uses a tenth of the power.",
+    "The lighthouse keeper, Petar Ivanov, has tended the light for thirty-one years.",
+], "2025-09-04")
+
+
 class NewsSite:
     """The site: start() it, read `url(path)`, publish with add(), stop() it."""
 
