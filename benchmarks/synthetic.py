@@ -280,15 +280,22 @@ def write_corpus(directory: Path, target_chunks: int, pool: Pool, seed: int = 7,
                  include_seeds: bool = True, chunk_chars: int = 600) -> int:
     """Write articles until they make `target_chunks` chunks (the seed articles included); returns
     the exact number of chunks, counted with the real cleaning and chunking."""
+    from retrieval.corpus.stories import Copies
+
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     total = 0
+    # An article that the ingest would take for a copy of another (retrieval/corpus/stories.py) is drawn again:
+    # the corpus makes exactly its chunks.
+    copies = Copies({})
     if include_seeds:
         # At the top, like in seeds/, so that their ids match the fixture's expected sources.
         for path in sorted(SEEDS.glob("*.txt")):
             target = directory / path.name
             target.write_bytes(path.read_bytes())
-            total += _chunk_count(target, directory, chunk_chars)
+            count, signature = _prepared(target, directory, chunk_chars)
+            copies.keep(path.name, signature)
+            total += count
     n = 0
     while total < target_chunks:
         group = rng.choice(pool.groups)
@@ -298,16 +305,20 @@ def write_corpus(directory: Path, target_chunks: int, pool: Pool, seed: int = 7,
         path = folder / f"synthetic-{n:06d}.txt"
         while True:
             path.write_text(_article(group, start, length, rng), "utf-8")
-            count = _chunk_count(path, directory, chunk_chars)
+            count, signature = _prepared(path, directory, chunk_chars)
             if total + count <= target_chunks or length == 1:
                 break
             length = max(1, length // 2)  # near the target: a shorter article
+        if count and copies.original(path.name, signature) is not None:
+            path.unlink()
+            continue
         if count == 0 or total + count > target_chunks:
             path.unlink()
             if count:
                 break
             continue
         total += count
+        copies.keep(path.name, signature)
         n += 1
     return total
 
@@ -327,7 +338,12 @@ def _article(group: list[str], start: int, length: int, rng: random.Random) -> s
     return headline + "\n" + "\n".join(paragraphs) + "\n"
 
 
-def _chunk_count(path: Path, root: Path, chunk_chars: int) -> int:
+def _prepared(path: Path, root: Path, chunk_chars: int) -> tuple[int, list[int]]:
+    """How many chunks a file makes, and its text's sketch (as the ingest tells copies)."""
+    from retrieval.corpus.stories import body_text, sketch
+
     document = read_document(path, root)
     article = None if isinstance(document, Skipped) else clean(document)
-    return len(chunk_article(article, max_chars=chunk_chars)) if article else 0
+    if not article:
+        return 0, []
+    return len(chunk_article(article, max_chars=chunk_chars)), sketch(body_text(article))

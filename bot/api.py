@@ -14,6 +14,7 @@ import json
 import re
 import time
 import uuid
+from datetime import date
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -92,6 +93,8 @@ class AskRequest(BaseModel):
     question: str
     top_k: int | None = Field(default=None, ge=1, le=20)
     mode: Literal["auto", "extractive", "llm"] = "auto"
+    since: date | None = None
+    until: date | None = None
     messages: list[Message] = Field(default_factory=list)
 
 

@@ -35,8 +35,10 @@ from telegram.ext import (
 
 from bot import handlers as on
 from bot.addressing import ADDRESSED
+from bot.feedback import FeedbackStore
 from bot.i18n import LANGUAGES, N_, translations
 from bot.limits import QuestionLimits
+from bot.refresh import refresh
 from retrieval.messages import safe_url
 from retrieval.settings import Settings
 
@@ -51,6 +53,7 @@ COMMANDS = [
     ("ask", N_("Ask a question (in groups)")),
     ("new", N_("Start a new conversation")),
     ("sources", N_("The articles I have read")),
+    ("latest", N_("The newest articles")),
     ("help", N_("How to ask")),
 ]
 RATE_LIMIT_RETRIES = 3  # RetryAfter (429) answers waited out per request before giving up
@@ -135,8 +138,15 @@ def build_application(settings: Settings, engine: Engine) -> Application:
         builder = builder.persistence(store)
     application = builder.build()
     application.bot_data["newsqa"] = on.Shared(
-        engine, settings, QuestionLimits(settings.rate_limit_per_minute), searching=searching_threads(engine)
+        engine, settings, QuestionLimits(settings.rate_limit_per_minute), searching=searching_threads(engine),
+        feedback=FeedbackStore(settings.feedback_path),
     )
+    # The bot is the index's only writer: it re-reads the corpus and the feeds itself, answering meanwhile.
+    if application.job_queue is not None:
+        interval = settings.refresh_seconds
+        application.job_queue.run_repeating(refresh, interval=interval, first=interval, name="refresh")
+    else:  # python-telegram-bot without its job-queue extra
+        log.warning("the corpus is not refreshed while the bot runs: install python-telegram-bot[job-queue]")
 
     messages = filters.UpdateType.MESSAGES
     private, groups, status = filters.ChatType.PRIVATE, filters.ChatType.GROUPS, filters.StatusUpdate.ALL
@@ -147,6 +157,7 @@ def build_application(settings: Settings, engine: Engine) -> Application:
         CommandHandler("help", on.help_command),
         CommandHandler(["new", "reset"], on.new_conversation),
         CommandHandler("sources", on.sources),
+        CommandHandler("latest", on.latest),
         CommandHandler("ask", on.ask_command),
         MessageHandler(messages & filters.COMMAND, on.unknown_command),
         MessageHandler(messages & private & said, on.private_question),
@@ -154,6 +165,7 @@ def build_application(settings: Settings, engine: Engine) -> Application:
         MessageHandler(messages & private & ~said & ~status, on.not_text),
         CallbackQueryHandler(on.expand, pattern=on.EXPAND_DATA),
         CallbackQueryHandler(on.turn_page, pattern=on.PAGE_DATA),
+        CallbackQueryHandler(on.vote, pattern=on.VOTE_DATA),
         CallbackQueryHandler(on.unknown_button),
     ])
     application.add_error_handler(on.on_error)
@@ -192,8 +204,9 @@ async def post_init(application: Application) -> None:
         tr = translations(language)
         commands = [BotCommand(name, tr.gettext(description)) for name, description in COMMANDS]
         await application.bot.set_my_commands(commands, language_code=None if language == "en" else language)
-    log.info("started as @%s with %d indexed chunks (warmed up in %.1fs); Bot API at %s", application.bot.username,
-             state.engine.store.count(), seconds, safe_url(state.settings.telegram_base_url))
+    log.info("started as @%s with %d indexed chunks (warmed up in %.1fs); Bot API at %s; refreshing the corpus "
+             "every %ds; readers' votes in %s", application.bot.username, state.engine.store.count(), seconds,
+             safe_url(state.settings.telegram_base_url), state.settings.refresh_seconds, state.settings.feedback_path)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ traceback machinery: `newsqa --help` took 0.5 s, now under 0.2 s).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -87,6 +88,22 @@ Corpus = Annotated[
     typer.Option("--corpus", readable=False, help="Directory of article files (env NEWSQA_CORPUS_DIR, default seeds)."),
 ]
 TopK = Annotated[int | None, typer.Option("--top-k", min=1, max=20, help="How many passages to cite.")]
+
+
+def iso_date(value: str | None) -> str | None:
+    """A `--since` / `--until` value as an ISO date, or click's one-line usage error."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-09-03") from None
+
+
+Since = Annotated[str | None, typer.Option("--since", callback=iso_date, metavar="YYYY-MM-DD",
+                                           help="Only articles published on or after this date.")]
+Until = Annotated[str | None, typer.Option("--until", callback=iso_date, metavar="YYYY-MM-DD",
+                                           help="Only articles published on or before this date.")]
 
 
 class AnswerMode(str, Enum):
@@ -220,12 +237,17 @@ def print_answer(answer: Answer, about: Callable[[], Holdings] | None = None) ->
         quote = escape(citation.quote)
         if citation.highlight:
             quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
-        published = f", {citation.published}" if citation.published else ""
+        where = ", ".join(filter(None, [citation.outlet, citation.published, citation.url or citation.source]))
         console.print(f"[cyan][{citation.n}][/] “{quote}”")
         if citation.translation:
             translated = tr.gettext(fmt.TRANSLATED).format(language=citation.language or "?")
             console.print(f"    [green]“{escape(citation.translation)}”[/] [dim]({escape(translated)})[/]")
-        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(citation.source)}{published})[/]")
+        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(where)})[/]")
+        if citation.dated:
+            console.print(f"    [dim]{escape(tr.gettext(fmt.WEEKDAY_DATE).format(date=citation.dated))}[/]")
+        if citation.also:
+            named = ", ".join(report.outlet or report.title for report in citation.also)
+            console.print(f"    [dim]{escape(tr.gettext(fmt.ALSO_REPORTED).format(outlets=named))}[/]")
         if citation.n == 1 and answer.glossed and answer.gloss:
             console.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
 
@@ -303,15 +325,22 @@ class IngestProgress:
 
 @app.command()
 def ingest(
+    urls: Annotated[list[str] | None, typer.Argument(help="Web pages to fetch and index (http or https).",
+                                                      show_default=False)] = None,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="An RSS or Atom feed whose entries are fetched "
+                                                   "and indexed (repeatable; NEWSQA_FEEDS adds more).")] = None,
     corpus: Corpus = None,
     index_dir: IndexDir = None,
     reset: Annotated[bool, typer.Option("--reset", help="Drop the index and rebuild it from scratch.")] = False,
 ) -> None:
-    """Read the corpus, clean and chunk the articles, embed them and store them in Chroma.
+    """Read the corpus, the pages given and the feeds' entries; clean and chunk the articles, embed them and
+    store them in Chroma. Fetched pages are kept under the index directory and read again offline.
 
     Incremental: unchanged articles are skipped, changed ones replaced, deleted ones removed.
 
+    \b
     Example: newsqa ingest --corpus seeds
+    Pages and feeds: newsqa ingest https://example.org/news/1.html --feed https://example.org/rss.xml
     """
     from retrieval.corpus import ingest as run_ingest
     from retrieval.index import build_embedder
@@ -322,7 +351,12 @@ def ingest(
     with user_errors():
         embedder = build_embedder(settings)
         with IngestProgress() as progress:
-            report = run_ingest(settings, embedder, reset=reset, progress=progress)
+            report = run_ingest(settings, embedder, reset=reset, progress=progress, urls=urls or [],
+                                feeds=[*settings.feeds, *(feed or [])])
+    for line in report.fetched.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+    for copy in report.copies:
+        errors.print(f"[yellow]note:[/] {escape(shown_path(copy.path))} {escape(copy.reason)}", soft_wrap=True)
     for skipped in report.skipped:
         errors.print(
             f"[yellow]warning:[/] skipped {escape(shown_path(skipped.path))}: {escape(skipped.reason)}", soft_wrap=True
@@ -335,6 +369,9 @@ def ingest(
         f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped; "
         f"{report.chunks_embedded} chunks embedded in {time.perf_counter() - started:.1f}s."
     )
+    if report.fetched.stored or report.fetched.known or report.fetched.unchanged_feeds:
+        summary += (f" Web: {len(report.fetched.stored)} pages fetched, {len(report.fetched.known)} already stored, "
+                    f"{len(report.fetched.unchanged_feeds)} feeds unchanged.")
     console.print(summary, soft_wrap=True)
 
 
@@ -345,6 +382,8 @@ def ask(
     top_k: TopK = None,
     index_dir: IndexDir = None,
     mode: ModeOption = AnswerMode.auto,
+    since: Since = None,
+    until: Until = None,
 ) -> None:
     """Answer one question with numbered, quoted citations.
 
@@ -358,7 +397,8 @@ def ask(
     if index_dir is None and is_utf8(question) and (remote := server()) is not None:
         try:
             with server_errors():
-                body = remote.request("POST", "/ask", {"question": question, "top_k": top_k, "mode": mode.value})
+                body = remote.request("POST", "/ask", {"question": question, "top_k": top_k, "mode": mode.value,
+                                                        "since": since, "until": until})
         except Unreachable as exc:
             unreachable(remote, exc)
         else:
@@ -372,7 +412,7 @@ def ask(
     settings = settings_with(index_dir=index_dir)
     with user_errors():
         engine = open_engine(settings)
-        answer = engine.ask(question, top_k=top_k, mode=mode.value)
+        answer = engine.ask(question, top_k=top_k, mode=mode.value, since=since, until=until)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
@@ -431,7 +471,10 @@ def remote_holdings(remote: Remote) -> Holdings:
 
 
 @app.command()
-def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto) -> None:
+def chat(
+    top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = AnswerMode.auto, since: Since = None,
+    until: Until = None,
+) -> None:
     """Ask questions one after another; follow-ups ("and when was that?") are read against the last
     few turns (rewritten by the model when one is configured). /sources lists the articles, /new
     forgets the conversation, /quit leaves. With NEWSQA_SERVER_URL set, a running newsqa serve answers.
@@ -449,11 +492,11 @@ def chat(top_k: TopK = None, index_dir: IndexDir = None, mode: ModeOption = Answ
             unreachable(remote, exc)
             remote = None
     if remote is not None:
-        conversation: Conversation = RemoteConversation(remote, top_k, mode.value)
+        conversation: Conversation = RemoteConversation(remote, top_k, mode.value, since, until)
     else:
         settings = settings_with(index_dir=index_dir)
         with user_errors():
-            conversation = LocalConversation(open_engine(settings), top_k, mode.value)
+            conversation = LocalConversation(open_engine(settings), top_k, mode.value, since, until)
     converse(conversation)
 
 
@@ -466,6 +509,10 @@ class Conversation:
 
     def sources(self) -> list[dict[str, Any]]:
         """The indexed articles."""
+        raise NotImplementedError
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest articles."""
         raise NotImplementedError
 
     def clear(self) -> None:
@@ -482,22 +529,26 @@ class Conversation:
 class LocalConversation(Conversation):
     """Answered by an engine in this process, with a History of its own."""
 
-    def __init__(self, engine: Engine, top_k: int | None, mode: str) -> None:
+    def __init__(self, engine: Engine, top_k: int | None, mode: str, since: str | None, until: str | None) -> None:
         from retrieval.question import History
 
-        self.engine, self.top_k, self.mode = engine, top_k, mode
+        self.engine, self.top_k, self.mode, self.since, self.until = engine, top_k, mode, since, until
         self.history = History.from_settings(engine.settings)
 
     def ask(self, question: str) -> Answer:
         from bot.conversation import as_read, remember
 
-        answer = as_read(self.engine.ask(question, top_k=self.top_k, mode=self.mode, history=self.history),  # type: ignore[arg-type]
-                         question)
+        asked = self.engine.ask(question, top_k=self.top_k, mode=self.mode, history=self.history,  # type: ignore[arg-type]
+                                since=self.since, until=self.until)
+        answer = as_read(asked, question)
         remember(self.history, answer)
         return answer
 
     def sources(self) -> list[dict[str, Any]]:
         return self.engine.sources()
+
+    def latest(self) -> list[dict[str, Any]]:
+        return self.engine.latest()
 
     def clear(self) -> None:
         self.history.clear()
@@ -512,8 +563,8 @@ class RemoteConversation(Conversation):
 
     KEPT = 40  # messages sent back (the server reads the last few turns of them)
 
-    def __init__(self, remote: Remote, top_k: int | None, mode: str) -> None:
-        self.remote, self.top_k, self.mode = remote, top_k, mode
+    def __init__(self, remote: Remote, top_k: int | None, mode: str, since: str | None, until: str | None) -> None:
+        self.remote, self.top_k, self.mode, self.since, self.until = remote, top_k, mode, since, until
         self.messages: list[dict[str, str]] = []
 
     def ask(self, question: str) -> Answer:
@@ -521,13 +572,17 @@ class RemoteConversation(Conversation):
         from bot.conversation import as_read
         from retrieval.models import Answer
 
-        body = {"question": question, "top_k": self.top_k, "mode": self.mode, "messages": self.messages[-self.KEPT:]}
+        body = {"question": question, "top_k": self.top_k, "mode": self.mode, "since": self.since,
+                "until": self.until, "messages": self.messages[-self.KEPT:]}
         answer = as_read(Answer.model_validate(self.remote.request("POST", "/ask", body)), question)
         self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": api.render(answer)}]
         return answer
 
     def sources(self) -> list[dict[str, Any]]:
         return self.remote.request("GET", "/sources")
+
+    def latest(self) -> list[dict[str, Any]]:
+        return self.remote.request("GET", "/latest")
 
     def clear(self) -> None:
         self.messages.clear()
@@ -538,12 +593,14 @@ def converse(conversation: Conversation) -> None:
     and the conversation goes on."""
     from retrieval.engine import as_text
 
-    console.print("Ask a question about the news articles. [dim]/sources, /new, /help, /quit[/]")
+    console.print("Ask a question about the news articles. [dim]/sources, /latest, /new, /help, /quit[/]")
     commands: dict[str, Callable[[], None]] = {
         "/sources": lambda: print_sources(conversation.sources()),
+        "/latest": lambda: print_sources(conversation.latest(), title="Newest articles"),
         "/new": conversation.clear,
         "/help": lambda: console.print(
-            "Type a question and press Enter. /sources lists the articles; /new starts a new conversation; "
+            "Type a question and press Enter. /sources lists the articles, /latest the newest; /new starts a new "
+            "conversation; "
             "/quit leaves."
         ),
     }
@@ -589,16 +646,24 @@ def chat_fault(exc: BaseException) -> str:
     )
 
 
-def print_sources(rows: list[dict[str, Any]]) -> None:
-    """A table of the indexed articles."""
+def print_sources(rows: list[dict[str, Any]], title: str = "Indexed articles") -> None:
+    """A table of the articles: where each is (its URL, or its file below the corpus, and other addresses of
+    the same text), its title, outlet, language, date, chunks, and the story it shares with another."""
     from rich.table import Table
 
-    table = Table("#", "id", "title", "lang", "published", "chunks", title="Indexed articles")
+    table = Table("#", "article", "title", "outlet", "lang", "published", "chunks", title=title)
+    stories: dict[str, int] = {}
+    for row in rows:
+        stories[str(row.get("story") or row["id"])] = stories.get(str(row.get("story") or row["id"]), 0) + 1
     for n, row in enumerate(rows, start=1):
-        title = str(row.get("title", ""))
-        title = title if len(title) <= 70 else title[:69] + "…"
+        heading = str(row.get("title", ""))
+        heading = heading if len(heading) <= 60 else heading[:59] + "…"
+        where = escape(row["id"]) + "".join(f"\n[dim]also at {escape(url)}[/]" for url in row.get("also_at") or [])
+        story = str(row.get("story") or row["id"])
+        if stories.get(story, 0) > 1 and story != row["id"]:
+            where += f"\n[dim]same story as {escape(story)}[/]"
         table.add_row(
-            str(n), escape(row["id"]), escape(title), str(row.get("language", "")),
+            str(n), where, escape(heading), escape(str(row.get("outlet") or "—")), str(row.get("language", "")),
             str(row.get("published") or "—"), str(row.get("chunks", "")),
         )
     console.print(table)
@@ -609,7 +674,8 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
     index_dir: IndexDir = None,
 ) -> None:
-    """List the indexed articles: id, title, language, date, chunk count.
+    """List the indexed articles: id or URL (and other addresses of the same text), title, outlet, language,
+    date, chunk count, and which report the same story.
 
     Example: newsqa sources
     """
@@ -633,6 +699,8 @@ def evaluate(
     top_k: TopK = None,
     index_dir: IndexDir = None,
     mode: ModeOption = AnswerMode.auto,
+    since: Since = None,
+    until: Until = None,
 ) -> None:
     """Run a fixture question set and print a scorecard (hit rates, context recall, abstention, latency).
 
@@ -659,7 +727,7 @@ def evaluate(
             answers: list[Answer] = []
 
             def ask_one(question: str) -> Answer:
-                answers.append(engine.ask(question, top_k=top_k, mode=mode.value))
+                answers.append(engine.ask(question, top_k=top_k, mode=mode.value, since=since, until=until))
                 return answers[-1]
 
             report = run_eval(items, ask_one, lambda _: progress.advance(task), read=engine.model_context)
@@ -735,6 +803,43 @@ def print_generation_summary(answers: list[Answer], settings: Settings) -> None:
     )
     for note, count in notes.most_common():
         console.print(f"  [dim]{count} × {escape(note)}[/]", soft_wrap=True)
+
+
+@app.command()
+def feedback(
+    export: Annotated[Path | None, typer.Option("--export", help="Write the 👎 answers here as fixture candidates "
+                                                "(YAML: question, what was quoted) for a person to complete.")] = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """List readers' 👍 / 👎 on the bot's answers (kept beside the bot's state file, NEWSQA_FEEDBACK_FILE).
+
+    \b
+    Example: newsqa feedback --export candidates.yaml
+    """
+    from rich.table import Table
+
+    from bot.feedback import FeedbackError, FeedbackStore, fixture_candidates
+
+    settings = settings_with(index_dir=index_dir)
+    store = FeedbackStore(settings.feedback_path)
+    try:
+        votes = store.votes()
+    except FeedbackError as exc:
+        fail(str(exc))
+    if export:
+        check_report_path(export)
+        write_report(export, fixture_candidates(votes))
+        down = len({v.question for v in votes if v.vote == "down"})
+        console.print(f"{down} questions voted 👎 written to {export} as fixture candidates")
+        return
+    table = Table("answer", "vote", "chat", "question", "first quote", title=f"Feedback in {settings.feedback_path}")
+    for voted in votes:
+        first = voted.citations[0]["quote"] if voted.citations else voted.answer
+        table.add_row(str(voted.answer_id), "👍" if voted.vote == "up" else "👎", str(voted.chat_id),
+                      escape(voted.question), escape(first if len(first) <= 80 else first[:79] + "…"))
+    console.print(table)
+    ups = sum(v.vote == "up" for v in votes)
+    console.print(f"{len(votes)} votes: {ups} 👍, {len(votes) - ups} 👎")
 
 
 @app.command(name="bot")

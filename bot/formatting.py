@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import DEFAULT_LANGUAGE, N_, Translations, language_name, translations
-from retrieval.models import Answer, Citation, SmalltalkKind
+from retrieval.models import Answer, Citation, Report, SmalltalkKind
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units of the parsed text
 TITLE_CHARS = 90  # titles are often a whole first sentence; a phone line holds about this much
@@ -53,6 +53,10 @@ READ_AS = N_("Read as: {question}")
 TRANSLATED = N_("translated from {language}")
 ABOUT = N_("About: {topic}")
 PUBLISHED = N_("(article published {date})")
+WEEKDAY_DATE = N_("(that weekday: {date})")
+ALSO_REPORTED = N_("also reported by {outlets}")
+LATEST = N_("Newest articles")
+VOTED = N_("Thanks, your vote is noted.")
 EXPAND = N_("Expand [{n}]")
 PREVIOUS_PAGE = N_("‹ Previous")
 NEXT_PAGE = N_("Next ›")
@@ -104,21 +108,38 @@ def render_citation(citation: Citation, title: bool = True, limit: int | None = 
                     tr: Translations = ENGLISH) -> str:
     """One numbered citation: the quoted passage (its answering span bold; cut at a word after `limit`
     characters, marked "…"), then its number, a short title (left out when the quote before is from the
-    same article) and date. A quote the model translated shows the translation, labelled, with the quote
+    same article; a link to the article when it has an address), outlet and date, and the outlets that
+    report the same story. A quote the model translated shows the translation, labelled, with the quote
     itself one tap away (an expandable blockquote)."""
     label = f"[{citation.n}]"
     if title and citation.title:
-        label += f" {escape(shorten(citation.title, CITED_TITLE_CHARS))}"
+        # The outlet takes its room from the title: the line stays as long as it was.
+        room = max(CITED_TITLE_CHARS - (len(citation.outlet) + 3 if citation.outlet else 0), 16)
+        heading = escape(shorten(citation.title, room))
+        label += f" <a href=\"{escape(citation.url)}\">{heading}</a>" if citation.url else f" {heading}"
+        if citation.outlet:
+            label += f" · {escape(citation.outlet)}"
     if citation.published:
         label += f" · {escape(citation.published)}"
     if citation.translation:
         reader = str(tr.info().get("language") or DEFAULT_LANGUAGE)
         source = language_name(citation.language or "", reader)
         label += " · " + escape(tr.gettext(TRANSLATED).format(language=source))
-        return (f"<blockquote>{escape(citation.translation)}</blockquote>\n"
-                f"<blockquote expandable>{escape(citation.quote)}</blockquote>\n<i>{label}</i>")
-    quote = citation.quote if limit is None else shorten(citation.quote, limit)
-    return f"<blockquote>{emphasise(quote, citation.highlight)}</blockquote>\n<i>{label}</i>"
+        rendered = (f"<blockquote>{escape(citation.translation)}</blockquote>\n"
+                    f"<blockquote expandable>{escape(citation.quote)}</blockquote>\n<i>{label}</i>")
+    else:
+        quote = citation.quote if limit is None else shorten(citation.quote, limit)
+        rendered = f"<blockquote>{emphasise(quote, citation.highlight)}</blockquote>\n<i>{label}</i>"
+    if citation.also:
+        names = ", ".join(_report(report) for report in citation.also)
+        rendered += f"\n<i>{escape(tr.gettext(ALSO_REPORTED)).format(outlets=names)}</i>"
+    return rendered
+
+
+def _report(report: Report) -> str:
+    """Another article of the story, by its outlet (else a short title), linked when it has an address."""
+    name = escape(report.outlet or shorten(report.title, 20))
+    return f"<a href=\"{escape(report.url)}\">{name}</a>" if report.url else name
 
 
 def render_citations(answer: Answer, tr: Translations = ENGLISH) -> list[str]:
@@ -165,6 +186,8 @@ def _lead(answer: Answer, tr: Translations) -> str | None:
     line = f"<b>{escape(answer.lead)}</b>" if answer.lead else ""
     if best.published and answer.asks == "when" and best.published not in (answer.lead or ""):
         line += (" " if line else "") + escape(tr.gettext(PUBLISHED).format(date=best.published))
+        if best.dated:
+            line += " " + escape(tr.gettext(WEEKDAY_DATE).format(date=best.dated))
     return line or None
 
 
@@ -298,11 +321,32 @@ def render_sources(sources: list[Mapping[str, Any]], page: Page | None = None, t
         lines.append(escape(tr.gettext("Page {page} of {pages}").format(page=page.number + 1, pages=page.pages)))
     lines.append("")
     for n, row in page.rows:
-        language = str(row.get("language") or "?")
-        published = str(row.get("published") or tr.gettext(UNDATED))
-        title = shorten(str(row.get("title") or row.get("id", "")))
-        lines.append(f"{n}. <b>{escape(title)}</b>\n    {escape(language)} · {escape(published)} · "
-                     f"<code>{escape(str(row.get('id', '')))}</code>")
+        lines.append(f"{n}. {_source_line(row, tr)}")
+    return "\n".join(lines)
+
+
+def _source_line(row: Mapping[str, Any], tr: Translations) -> str:
+    """An article as /sources and /latest list it: its title (a link when it was fetched), then outlet,
+    language and date, and its file name when it has no address."""
+    language = str(row.get("language") or "?")
+    published = str(row.get("published") or tr.gettext(UNDATED))
+    title = f"<b>{escape(shorten(str(row.get('title') or row.get('id', ''))))}</b>"
+    url = str(row.get("url") or "")
+    if url:
+        title = f'<a href="{escape(url)}">{title}</a>'
+    facts = [escape(str(row["outlet"]))] if row.get("outlet") else []
+    facts += [escape(language), escape(published)]
+    if not url:
+        facts.append(f"<code>{escape(str(row.get('id', '')))}</code>")
+    return f"{title}\n    " + " · ".join(facts)
+
+
+def render_latest(rows: list[Mapping[str, Any]], tr: Translations = ENGLISH) -> str:
+    """What /latest says: the newest articles, one per story, newest first."""
+    if not rows:
+        return escape(tr.gettext(NO_SOURCES))
+    lines = [f"<b>{escape(tr.gettext(LATEST))}</b>", ""]
+    lines += [f"{n}. {_source_line(row, tr)}" for n, row in enumerate(rows, start=1)]
     return "\n".join(lines)
 
 

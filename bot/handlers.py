@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from telegram import Message, ReplyParameters, Update
@@ -32,6 +32,7 @@ from bot.addressing import (
     mentions_bot,
     message_text,
 )
+from bot.feedback import FeedbackError, FeedbackStore
 from bot.i18n import Translations, choose, translations
 from bot.limits import QuestionLimits
 from bot.replying import pages_keyboard, send_answer, send_html, stream_answer, topic, typing
@@ -50,6 +51,8 @@ T = TypeVar("T")
 
 EXPAND_DATA = re.compile(r"^x:(\d+):([^:]+):(\d+):(\d+)$")  # expand citation n: chunk id, quote start/end
 PAGE_DATA = re.compile(r"^s:(\d+)$")  # a page of /sources
+VOTE_DATA = re.compile(r"^v:(\d+):([ud])$")  # 👍 (u) or 👎 (d) on a recorded answer
+LATEST_COUNT = 10  # articles /latest lists
 
 
 @dataclass
@@ -61,6 +64,9 @@ class Shared:
     limits: QuestionLimits
     about: fmt.Holdings | None = None  # what the index holds, refreshed whenever the articles are listed
     searching: Executor | None = None  # the threads questions are answered in (None: the loop's default)
+    feedback: FeedbackStore | None = None  # readers' votes (None: no buttons)
+    retired: list[Engine] = field(default_factory=list)  # engines a refresh replaced, closed at the next one
+    refreshing: bool = False
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` in a worker thread, so the event loop keeps taking updates meanwhile."""
@@ -165,7 +171,20 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     await keep_state(update, context)
     if streamed or (answer.kind == "smalltalk" and quiet_smalltalk):
         return
-    await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about)
+    await send_answer(message, answer, reader(update, context, answer.language or asked_in), state.about,
+                      vote_id=await record_answer(state, message.chat_id, answer))
+
+
+async def record_answer(state: Shared, chat_id: int, answer: Answer) -> int | None:
+    """Keep a sent answer for readers' votes; its id for the 👍/👎 buttons, or None (small talk, no store, or
+    a store that cannot be written: logged, and the answer goes out without buttons)."""
+    if state.feedback is None or answer.kind == "smalltalk":
+        return None
+    try:
+        return await state.run(state.feedback.record, chat_id, answer)
+    except FeedbackError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 async def keep_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -195,7 +214,8 @@ async def consult(state: Shared, message: Message, question: str, history: Histo
         async for piece in state.engine.astream(question, history=history):
             yield conversation.as_read(piece, question) if isinstance(piece, Answer) else piece
 
-    return await stream_answer(message, pieces(), stream_to, about=state.about)
+    return await stream_answer(message, pieces(), stream_to, about=state.about,
+                               vote=lambda answer: record_answer(state, message.chat_id, answer))
 
 
 async def private_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -259,6 +279,13 @@ async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rows = await list_sources(state)
     page = fmt.page_of(rows, 0, state.settings.sources_page_size)
     await send_html(update.effective_message, fmt.render_sources(rows, page, tr), pages_keyboard(page, tr))
+
+
+async def latest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the newest articles, one per story, with their outlet, date and link."""
+    state, tr = shared(context), reader(update, context)
+    rows = await state.run(state.engine.latest, LATEST_COUNT)
+    await send_html(update.effective_message, fmt.render_latest(rows, tr))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -328,6 +355,22 @@ async def turn_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     with suppress(BadRequest):  # the same page again (a double tap): Telegram refuses a no-op edit
         await query.message.edit_text(fmt.render_sources(rows, page, tr), reply_markup=pages_keyboard(page, tr))
+
+
+async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Keep a reader's 👍 or 👎 on an answer (one per reader and answer; a second press replaces the first)."""
+    query, state, tr = update.callback_query, shared(context), reader(update, context)
+    match = VOTE_DATA.match(query.data or "")
+    if not match or state.feedback is None or query.from_user is None:
+        await query.answer(tr.gettext(fmt.UNKNOWN_BUTTON), show_alert=True)
+        return
+    try:
+        known = await state.run(state.feedback.vote, int(match[1]), query.from_user.id,
+                                "up" if match[2] == "u" else "down")
+    except FeedbackError as exc:
+        log.warning("%s", exc)
+        known = False
+    await query.answer(tr.gettext(fmt.VOTED if known else fmt.UNKNOWN_BUTTON), show_alert=not known)
 
 
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,7 +5,7 @@ expand buttons, streamed answers edited as they arrive, the "typing…" indicato
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -26,15 +26,21 @@ def topic(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-def citation_keyboard(answer: Answer, tr: Translations = fmt.ENGLISH) -> InlineKeyboardMarkup | None:
-    """One "Expand [n]" button per citation (Telegram caps callback data at 64 bytes)."""
+def citation_keyboard(answer: Answer, tr: Translations = fmt.ENGLISH,
+                      vote_id: int | None = None) -> InlineKeyboardMarkup | None:
+    """One "Expand [n]" button per citation (Telegram caps callback data at 64 bytes), and 👍 / 👎 under a
+    recorded answer."""
     buttons = []
     for citation in answer.citations:
         data = f"x:{citation.n}:{citation.chunk_id}:{citation.start}:{citation.end}"
         if citation.chunk_id and len(data.encode()) <= 64:
             label = tr.gettext(fmt.EXPAND).format(n=citation.n)
             buttons.append(InlineKeyboardButton(label, callback_data=data))
-    return InlineKeyboardMarkup([buttons]) if buttons else None
+    rows = [buttons] if buttons else []
+    if vote_id is not None:
+        rows.append([InlineKeyboardButton("👍", callback_data=f"v:{vote_id}:u"),
+                     InlineKeyboardButton("👎", callback_data=f"v:{vote_id}:d")])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def pages_keyboard(page: fmt.Page, tr: Translations = fmt.ENGLISH) -> InlineKeyboardMarkup | None:
@@ -79,16 +85,20 @@ async def send_html(message: Message, html: str, markup: InlineKeyboardMarkup | 
 
 
 async def send_answer(message: Message, answer: Answer, tr: Translations = fmt.ENGLISH,
-                      about: fmt.Holdings | None = None, placeholder: Shown | None = None) -> list[Message]:
-    """Reply with the rendered answer, its citations and one expand button per citation."""
+                      about: fmt.Holdings | None = None, placeholder: Shown | None = None,
+                      vote_id: int | None = None) -> list[Message]:
+    """Reply with the rendered answer, its citations, one expand button per citation and, for a recorded
+    answer, 👍 / 👎."""
     html = fmt.render_answer(answer, tr, about)
-    return await send_html(message, html, citation_keyboard(answer, tr), placeholder)
+    return await send_html(message, html, citation_keyboard(answer, tr, vote_id), placeholder)
 
 
 async def stream_answer(message: Message, pieces: AsyncIterator[str | Answer], tr: Translations = fmt.ENGLISH,
-                        interval: float = STREAM_EDIT_INTERVAL, about: fmt.Holdings | None = None) -> Answer | None:
+                        interval: float = STREAM_EDIT_INTERVAL, about: fmt.Holdings | None = None,
+                        vote: Callable[[Answer], Awaitable[int | None]] | None = None) -> Answer | None:
     """Show a generated answer as it arrives: one reply, edited at most once per `interval` seconds,
-    then replaced by the final Answer with its citations. Returns that Answer."""
+    then replaced by the final Answer with its citations (and 👍 / 👎 when `vote` records it). Returns that
+    Answer."""
     loop = asyncio.get_running_loop()
     text, shown, shown_html, last_edit = "", None, "", 0.0
     final: Answer | None = None
@@ -108,7 +118,9 @@ async def stream_answer(message: Message, pieces: AsyncIterator[str | Answer], t
     if final is not None:
         if shown is not None and loop.time() - last_edit < interval:
             await asyncio.sleep(interval - (loop.time() - last_edit))
-        await send_answer(message, final, tr, about, placeholder=Shown(shown, shown_html) if shown else None)
+        vote_id = await vote(final) if vote is not None else None
+        await send_answer(message, final, tr, about, placeholder=Shown(shown, shown_html) if shown else None,
+                          vote_id=vote_id)
     return final
 
 

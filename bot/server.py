@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -132,9 +133,11 @@ class Service:
         return api.history_of(messages, History.from_settings(self.settings))
 
     def answer(self, question: str, messages: list[api.Message], top_k: int | None = None,
-               mode: str = "auto") -> Answer:
-        """The engine's answer to a question asked after `messages` (in a pool thread)."""
-        return self.engine.ask(question, top_k=top_k, mode=mode, history=self.history(messages))  # type: ignore[arg-type]
+               mode: str = "auto", since: date | None = None, until: date | None = None) -> Answer:
+        """The engine's answer to a question asked after `messages` (in a pool thread), from the articles
+        published between `since` and `until` when given."""
+        return self.engine.ask(question, top_k=top_k, mode=mode, history=self.history(messages),  # type: ignore[arg-type]
+                               since=since and since.isoformat(), until=until and until.isoformat())
 
 
 def engine_error(exc: BaseException) -> BaseException:
@@ -279,9 +282,14 @@ def build_app(settings: Settings, engine: Engine) -> FastAPI:
     async def sources() -> list[dict[str, Any]]:
         return await service.run(service.engine.sources)
 
+    @app.get("/latest", dependencies=guarded)
+    async def latest() -> list[dict[str, Any]]:
+        return await service.run(service.engine.latest)
+
     @app.post("/ask", dependencies=guarded)
     async def ask(body: api.AskRequest) -> Response:
-        answer = await service.run(lambda: service.answer(body.question, body.messages, body.top_k, body.mode))
+        answer = await service.run(lambda: service.answer(body.question, body.messages, body.top_k, body.mode,
+                                                                  body.since, body.until))
         return Response(answer.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/chat/completions", dependencies=guarded)

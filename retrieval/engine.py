@@ -79,6 +79,7 @@ class Engine:
         self.abstain_params = abstain_params or AbstainParams()
         self._generator: Generator | None = None
         self._holdings: tuple[int, list[str]] | None = None
+        self._articles: dict[str, dict[str, Any]] | None = None
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it is empty, too long or not text."""
@@ -98,13 +99,17 @@ class Engine:
         hits, _ = self.searcher.search(analyse(self.check_question(question)), top_k or self.settings.top_k)
         return hits
 
-    def analyse(self, question: str, history: History | None = None) -> Question:
+    def analyse(
+        self, question: str, history: History | None = None, since: str | None = None, until: str | None = None
+    ) -> Question:
         """The question analysed once, read against the conversation so far (QuestionError when it cannot
-        be asked); every later step takes this."""
+        be asked), searched only among articles dated `since`..`until` (ISO dates) when given."""
         question = as_text(question)
         analysed = analyse(question, history.thread() if history is not None else ())
         if analysed.smalltalk is None:
             self.check_question(question)
+        if since or until:
+            analysed = analysed.model_copy(update={"since": since, "until": until})
         return analysed
 
     def ask(
@@ -113,10 +118,13 @@ class Engine:
         top_k: int | None = None,
         mode: Mode | None = None,
         history: History | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Answer:
         """Answer a question from the index with numbered citations, or abstain. `mode` llm (or auto
-        with a model configured) generates the answer; `history` lets a follow-up be understood."""
-        analysed = self.analyse(question, history)
+        with a model configured) generates the answer; `history` lets a follow-up be understood;
+        `since` / `until` (ISO dates) keep to the articles published in between."""
+        analysed = self.analyse(question, history, since, until)
         # Small talk first: "👍" is a friendly word to answer, not a question without words to refuse.
         if analysed.smalltalk is not None:
             return self.smalltalk(analysed)
@@ -130,7 +138,7 @@ class Engine:
         # A few more windows than are shown leave the answer room to prefer the reader's language or a
         # quote not shown yet.
         hits, _ = self.searcher.search(question, max(top_k, POOL))
-        return extractive_answer(question, hits, self.abstain_params, top_k)
+        return extractive_answer(question, hits, self.abstain_params, top_k, self.articles)
 
     def model_context(self, question: str) -> list[str]:
         """What a model would read for a question (the passages at NEWSQA_LLM_PASSAGES and
@@ -166,9 +174,11 @@ class Engine:
         top_k: int | None = None,
         mode: Mode | None = None,
         history: History | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> AsyncIterator[str | Answer]:
         """Like `ask`, but yields the answer text as it arrives, then the final checked Answer."""
-        analysed = self.analyse(question, history)
+        analysed = self.analyse(question, history, since, until)
         if analysed.smalltalk is not None:
             chat = self.smalltalk(analysed)
             yield chat.answer
@@ -211,6 +221,31 @@ class Engine:
             )
         return self._generator
 
+    def close(self) -> None:
+        """Let go of what this engine holds (a reader's snapshot of an embedded index); answering afterwards
+        is an error. A bot closes the engine a refresh replaced once no answer can still be using it."""
+        self.store.close()
+
     def sources(self) -> list[dict[str, Any]]:
-        """The indexed articles: id, title, language, published date, chunk count."""
-        return self.store.article_records()
+        """The indexed articles: id, title, language, published date, chunk count, URL, outlet, other
+        addresses (also_at) and story."""
+        return self.store.registry.records()
+
+    @property
+    def articles(self) -> dict[str, dict[str, Any]]:
+        """The registry's facts by article id, read once (an Engine answers from one state of the index)."""
+        if self._articles is None:
+            self._articles = {row["id"]: row for row in self.sources()}
+        return self._articles
+
+    def latest(self, count: int = 10) -> list[dict[str, Any]]:
+        """The newest `count` articles by publication date (undated ones last), one per story."""
+        rows = sorted(self.articles.values(), key=lambda row: str(row.get("published") or ""), reverse=True)
+        stories: set[str] = set()
+        newest = []
+        for row in rows:
+            story = str(row.get("story") or row["id"])
+            if story not in stories:
+                stories.add(story)
+                newest.append(row)
+        return newest[:count]

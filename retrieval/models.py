@@ -26,10 +26,12 @@ class Article(BaseModel):
     path: str
     title: str
     language: str
-    published: str | None = None  # ISO date when the text states one
+    published: str | None = None  # ISO date: the page's metadata, the feed entry, or the text itself
     text: str  # the whole file as read, so every span can be quoted back exactly
     body: list[Span]  # the kept paragraphs, debris removed
     fingerprint: str  # hash of the raw text: unchanged file → unchanged chunks
+    url: str | None = None  # where a fetched page came from (its canonical URL)
+    outlet: str | None = None  # the site that published it (trafilatura's site name, else the host)
 
     def span_text(self, span: Span) -> str:
         """The exact source text of a span."""
@@ -58,7 +60,9 @@ class Chunk(BaseModel):
     title: str
     language: str
     published: str | None = None
-    source: str  # the article's file name
+    source: str  # the article's id: its path below the corpus, or a fetched page's URL
+    url: str | None = None
+    outlet: str | None = None
 
 
 class Question(BaseModel):
@@ -81,6 +85,9 @@ class Question(BaseModel):
     search: str = ""  # the text searched: the question, with a follow-up's topic
     queries: list[str] = Field(default_factory=list)  # further searches for the same question (translations)
     seen: list[tuple[str, int, int]] = Field(default_factory=list)  # quotes the thread already showed
+    recent: bool = False  # asks for the latest news ("latest", "today", "mới nhất", "последние"): newer first
+    since: str | None = None  # ISO dates bounding the articles searched (`--since` / `--until`)
+    until: str | None = None
 
     @property
     def follows(self) -> bool:
@@ -102,6 +109,16 @@ class Hit(BaseModel):
     sentence_scores: list[float] = Field(default_factory=list)  # each quoted sentence's centred cosine
 
 
+class Report(BaseModel):
+    """Another article reporting the same story (another language or outlet), named instead of quoted."""
+
+    source: str
+    title: str
+    outlet: str | None = None
+    url: str | None = None
+    language: str | None = None
+
+
 class Citation(BaseModel):
     """A numbered source passage backing an answer."""
 
@@ -109,6 +126,8 @@ class Citation(BaseModel):
     source: str
     title: str
     published: str | None = None
+    url: str | None = Field(default=None, description="the article's web address, when it was fetched")
+    outlet: str | None = Field(default=None, description="the site that published it")
     quote: str
     score: float
     start: int = Field(description="offset of the quote in the source file")
@@ -118,6 +137,8 @@ class Citation(BaseModel):
     language: str | None = None  # the quote's language
     translation: str | None = Field(default=None, description="the quote in the reader's language, by the model")
     translated_to: str | None = None  # the language of `translation`
+    also: list[Report] = Field(default_factory=list, description="the same story, also reported by these")
+    dated: str | None = Field(default=None, description="a weekday the quote names, as a date (thứ Tư → 2025-09-03)")
 
 
 class Answer(BaseModel):

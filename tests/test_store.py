@@ -131,13 +131,13 @@ def test_a_removed_article_leaves_no_chunk_and_no_record(
     store = open_store(Settings(index_dir=tmp_path, _env_file=None), embedder, create=True)
     store.add_chunks([c for c, _ in source.values()], [v.tolist() for _, v in source.values()], "fp")
     articles = sorted({c.article_id for c in chunks})
-    store.mark_articles([(a, "fp", {"title": a, "published": None}) for a in articles])
+    store.registry.complete([(a, "fp", {"title": a, "published": None}) for a in articles])
     gone = articles[0]
 
     store.remove_article(gone)
 
     assert not store.has_chunks(gone) and store.has_chunks(articles[1])
-    assert [r["id"] for r in store.article_records()] == articles[1:]
+    assert [r["id"] for r in store.registry.records()] == articles[1:]
     assert store.count() == sum(1 for c in chunks if c.article_id != gone)
 
 
@@ -148,12 +148,12 @@ def test_a_reader_sees_the_index_as_it_was_when_opened_and_a_new_reader_sees_the
     settings = Settings(index_dir=tmp_path, _env_file=None)
     writer = open_store(settings, embedder, create=True)
     before = open_store(settings, embedder)
-    old = before.revision
+    old = before.registry.revision
 
-    bumped = writer.bump_revision()
+    bumped = writer.registry.bump_revision()
 
-    assert bumped != old and before.revision == old
-    assert open_store(settings, embedder).revision == bumped
+    assert bumped != old and before.registry.revision == old
+    assert open_store(settings, embedder).registry.revision == bumped
 
 
 def test_hnsw_search_breadth_follows_the_settings_when_opened_for_writing_only(

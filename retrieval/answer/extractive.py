@@ -6,10 +6,14 @@ then at most two more distinct quotes. Or an abstention when the sources do not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
 from retrieval.answer.confidence import AbstainParams, confidence
 from retrieval.answer.lead import find, grounds, lead, names_all, rendered, same_answer, sentences_of, support
-from retrieval.models import Answer, Citation, Hit, Question, Sentence
-from retrieval.question import analyse
+from retrieval.models import Answer, Citation, Hit, Question, Report, Sentence
+from retrieval.question import analyse, bridges
 from retrieval.text import normalize_for_match
 
 NO_ANSWER = "The sources don't say: none of the indexed articles answers this question."
@@ -22,10 +26,12 @@ SAYS = 0.6  # share of the question's words (names counting double) a sentence i
 
 
 def extractive_answer(
-    question: Question | str, hits: list[Hit], params: AbstainParams | None = None, top_k: int = QUOTES
+    question: Question | str, hits: list[Hit], params: AbstainParams | None = None, top_k: int = QUOTES,
+    articles: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Answer:
     """The answer to `question` from its ranked windows (`hits`, best first; more than `top_k` leave room
-    to choose), at most `top_k` distinct quotes, or an abstention."""
+    to choose), at most `top_k` distinct quotes, or an abstention. `articles` (the registry's facts by id)
+    tells which articles report one story: one of them is quoted, the others named under it."""
     question = question if isinstance(question, Question) else analyse(question)
     tier = confidence(question, hits[:top_k], params or AbstainParams())
     if tier == "none" and any(grounds(question, hit, own=True) for hit in hits[:top_k]):
@@ -35,14 +41,15 @@ def extractive_answer(
         tier = "unsure"
     if tier == "none":
         return _answer(question, NO_ANSWER, abstained=True)
-    chosen = arrange(question, hits)[:top_k]
-    citations = build_citations(question, chosen)
+    # The other reports of a quoted story take no quote's place: named under it, they leave the reply shorter.
+    chosen, reports = one_story(arrange(question, hits)[:top_k], articles or {})
+    citations = build_citations(question, chosen, reports)
     best = citations[0]
     lead = best.highlight
     text = f"{lead} — “{best.quote}” [1]" if lead else f"“{best.quote}” [1]"
     if best.published and question.asks == "when" and best.published not in (lead or ""):
         # News text says "today" or "on Wednesday": the article's date anchors it.
-        text += f" (article published {best.published})"
+        text += f" (article published {best.published}" + (f"; that weekday: {best.dated})" if best.dated else ")")
     if len(citations) > 1:
         text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
     answer = _answer(question, text, citations=citations, confidence=tier)
@@ -58,8 +65,33 @@ def _answer(question: Question, text: str, abstained: bool = False, **fields: ob
                   asks=question.asks, topic=question.topic, searched=searched, **fields)  # type: ignore[arg-type]
 
 
-def build_citations(question: Question | str, hits: list[Hit]) -> list[Citation]:
-    """Number the hits as citations [1], [2], ... in rank order, each with its answering span."""
+def one_story(hits: list[Hit], articles: Mapping[str, Mapping[str, Any]]) -> tuple[list[Hit], list[list[Report]]]:
+    """The quotes with one article per story (the first, best-ranked, quoted; the others reporting the same
+    story named under it instead of quoted as if they were independent sources)."""
+    kept: list[Hit] = []
+    reports: list[list[Report]] = []
+    quoted: dict[str, tuple[int, str]] = {}  # story → (index in kept, the article quoted for it)
+    for hit in hits:
+        article = hit.chunk.article_id
+        story = str((articles.get(article) or {}).get("story") or article)
+        if story in quoted and quoted[story][1] != article:
+            named = reports[quoted[story][0]]
+            if all(report.source != hit.chunk.source for report in named):
+                facts = articles.get(article) or {}
+                named.append(Report(source=hit.chunk.source, title=hit.chunk.title, outlet=hit.chunk.outlet,
+                                    url=hit.chunk.url, language=str(facts.get("language") or hit.chunk.language)))
+            continue
+        quoted.setdefault(story, (len(kept), article))
+        kept.append(hit)
+        reports.append([])
+    return kept, reports
+
+
+def build_citations(
+    question: Question | str, hits: list[Hit], reports: list[list[Report]] | None = None
+) -> list[Citation]:
+    """Number the hits as citations [1], [2], ... in rank order, each with its answering span, its article's
+    address, outlet and date, and the other articles reporting its story (`reports`, one list per hit)."""
     question = question if isinstance(question, Question) else analyse(question)
     citations = []
     for n, hit in enumerate(hits, start=1):
@@ -69,6 +101,10 @@ def build_citations(question: Question | str, hits: list[Hit]) -> list[Citation]
                 source=hit.chunk.source,
                 title=hit.chunk.title,
                 published=hit.chunk.published,
+                url=hit.chunk.url,
+                outlet=hit.chunk.outlet,
+                also=reports[n - 1] if reports else [],
+                dated=weekday_date(hit.quote, hit.chunk.published),
                 quote=hit.quote,
                 score=round(hit.score, 4),
                 start=hit.start,
@@ -79,6 +115,20 @@ def build_citations(question: Question | str, hits: list[Hit]) -> list[Citation]
             )
         )
     return citations
+
+
+def weekday_date(quote: str, published: str | None) -> str | None:
+    """The date of the weekday a quote names ("vào thứ Tư", "on Wednesday", "в среду"), read as the last such
+    day on or before the article's publication, as news means it; None without exactly one weekday or a date."""
+    weekdays = [token for token in bridges.dates(quote) if token.startswith("w:")]
+    if len(weekdays) != 1 or not published:
+        return None
+    try:
+        day = date.fromisoformat(published[:10])
+    except ValueError:
+        return None
+    wanted = int(weekdays[0][2:])
+    return (day - timedelta(days=(day.weekday() - wanted) % 7)).isoformat()
 
 
 # --- choosing and trimming the quotes ----------------------------------------------------------------------

@@ -174,6 +174,8 @@ class Searcher:
         if not ranked.windows:
             return [], ranked.candidates
         scores = self.ranker.score(ranked.rows)
+        if question.recent:
+            scores = scores + recency(question, [ranked.candidates[w.chunk].chunk.published for w in ranked.windows])
         q_words = set(content_words(question.search))
         hits = []
         for i in pick(ranked.windows, scores, top_k):
@@ -204,6 +206,9 @@ class Searcher:
         text = question.search
         extra = tuple(q for q in dict.fromkeys([*question.queries, *queries]) if q.strip() and q != text)
         query, candidates = self.candidates(text, extra)
+        if question.since or question.until:
+            # Only articles dated inside the window; an undated one cannot be shown to be.
+            candidates = [c for c in candidates if in_window(c.chunk.published, question.since, question.until)]
         read = candidates[: p.chunks_to_read]
         if not read:
             return Ranked(candidates, [], np.zeros((0, len(FEATURES))))
@@ -226,6 +231,29 @@ class Searcher:
             p.quote_sentences,
         )
         return Ranked(candidates, windows, rows)
+
+
+def in_window(published: str | None, since: str | None, until: str | None) -> bool:
+    """Whether an article's ISO date lies in [since, until] (either bound may be open)."""
+    if not published:
+        return False
+    day = published[:10]
+    return (since is None or day >= since) and (until is None or day <= until)
+
+
+def recency(question: Question, dates: list[str | None]) -> np.ndarray:
+    """What each window gains for its article's date when the question asks for the latest news: the newest
+    date RECENT_WEIGHT, the oldest (and undated) nothing, by the rank of the distinct dates in between."""
+    distinct = sorted({d[:10] for d in dates if d})
+    if len(distinct) < 2:
+        return np.zeros(len(dates))
+    rank = {d: i / (len(distinct) - 1) for i, d in enumerate(distinct)}
+    return np.asarray([RECENT_WEIGHT * rank[d[:10]] if d else 0.0 for d in dates])
+
+
+# The ranker's scores of a question's windows spread over a few units; a newer article's window moves up
+# past a slightly better one of an older article, not past one that answers and a stray sentence.
+RECENT_WEIGHT = 1.5
 
 
 @dataclass

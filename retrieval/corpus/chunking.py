@@ -91,6 +91,8 @@ def chunk_article(
                 language=article.language,
                 published=article.published,
                 source=article.id,
+                url=article.url,
+                outlet=article.outlet,
             )
         )
     return chunks

@@ -5,8 +5,9 @@ from retrieval.rooms import exports
 
 _NAMES = {
     "ChunkStore": "store",
-    "StoreError": "store",
-    "IndexMissingError": "store",
+    "StoreError": "remote",
+    "IndexMissingError": "remote",
+    "encode_vector": "articles",
     "check_writable": "store",
     "out_of_space": "store",
     "Embedder": "embeddings",

@@ -37,7 +37,7 @@ class Derived:
 
 def rebuild(store: ChunkStore, directory: Path) -> Derived:
     """Build both from the store and save them."""
-    revision = store.revision
+    revision = store.registry.revision
     derived = Derived(
         lexical=LexicalIndex.build(store.all_chunks(), revision),
         centroids=LanguageCentroids.build(store.embedding_pages(), revision),
@@ -51,7 +51,7 @@ def load(store: ChunkStore, directory: Path, save: bool | None = None) -> Derive
     `directory` when `save` (default: only when the index is on a server, where `directory` is a local
     cache), else kept in the user's cache for the next reader."""
     save = store.address is not None if save is None else save
-    revision = store.revision
+    revision = store.registry.revision
     damage: list[str] = []
     lexical = _sound(lambda: LexicalIndex.load(directory / "bm25"), damage)
     centroids = _sound(lambda: LanguageCentroids.load(directory, store.dimension), damage)

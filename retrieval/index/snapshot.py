@@ -71,6 +71,21 @@ def snapshot(chroma_dir: Path, database_name: str) -> Path:
     )
 
 
+def current(chroma_dir: Path) -> Path | None:
+    """The snapshot this process reads `chroma_dir` from now (None when it made none)."""
+    made = _made.get(chroma_dir.resolve())
+    return made[1] if made else None
+
+
+def discard(copy: Path) -> None:
+    """Remove a snapshot no reader uses any more (a long-running bot makes one per refresh that changed the
+    index; each would stay until it exits)."""
+    for source, (_, path) in list(_made.items()):
+        if path == copy:
+            del _made[source]
+    shutil.rmtree(copy.parent, ignore_errors=True)
+
+
 def scratch_dirs() -> list[Path]:
     """Where snapshots go, memory-backed first: the user's runtime directory, /dev/shm, then the temp dir."""
     candidates = [os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm", tempfile.gettempdir()]

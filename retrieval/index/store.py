@@ -1,15 +1,14 @@
 """Chunks in Chroma, through llama-index's `ChromaVectorStore`; embedded on disk or on a server.
 
-Two collections: `<name>` holds one record per chunk (vector, text, metadata); `<name>_articles`
-holds one record per fully ingested article with its fingerprint. An article's record is
-written only after all its chunks are, and removed only after they are, so an ingest killed at
+The collection `<name>` holds one record per chunk (vector, text, metadata); the article registry
+(`retrieval.index.articles`, collection `<name>_articles`) one record per article. An article's record is
+written complete only after all its chunks are, and removed only after they are, so an ingest killed at
 any point is detected and redone by the next run.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import logging
 import math
@@ -18,126 +17,29 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from retrieval.index.snapshot import SnapshotError, snapshot
-from retrieval.messages import first_line, safe_url
+from retrieval.index.articles import ArticleRegistry
+from retrieval.index.remote import (
+    IndexMissingError,
+    StoreError,
+    check_database,
+    damaged_error,
+    looks_damaged,
+    remote,
+    server_address,
+    server_error,
+)
+from retrieval.index.snapshot import SnapshotError, current, discard, snapshot
+from retrieval.messages import first_line
 from retrieval.models import Chunk, Sentence
 from retrieval.settings import Settings
 
-F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """The index cannot be opened or written; the message says what to do."""
-
-
-class IndexMissingError(StoreError):
-    """There is no index yet."""
-
-
-def server_address(settings: Settings) -> str:
-    """The Chroma server as a URL (no credentials), for messages."""
-    scheme = "https" if settings.chroma_ssl else "http"
-    return safe_url(f"{scheme}://{settings.chroma_host}:{settings.chroma_port}")
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import httpx
-
-    # chromadb turns a refused first connection into a bare ValueError with this text.
-    return isinstance(exc, httpx.TransportError) or (
-        isinstance(exc, ValueError) and "could not connect to a chroma server" in str(exc).lower()
-    )
-
-
-def _server_error(exc: BaseException, address: str, doing: str) -> StoreError | None:
-    """One actionable line for a failure to talk to a Chroma server, or None when it is not one."""
-    from chromadb.errors import AuthorizationError, ChromaAuthError
-
-    if _is_connection_error(exc):
-        return StoreError(
-            f"cannot reach the Chroma server at {address} while {doing} ({exc.__class__.__name__}); "
-            "start it (chroma run --host HOST --port PORT) or unset CHROMA_HOST"
-        )
-    if isinstance(exc, (AuthorizationError, ChromaAuthError)):
-        return StoreError(
-            f"the Chroma server at {address} refused the credentials while {doing}; "
-            "check CHROMA_AUTH_TOKEN and CHROMA_AUTH_TOKEN_TRANSPORT_HEADER"
-        )
-    return None
-
-
-# What SQLite says (through Chroma) about a file that is cut short, overwritten or another program's.
-_DAMAGE_SIGNS = ("malformed", "not a database", "disk image", "file is encrypted", "no such table", "no such column")
-
-
-def _looks_damaged(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.DatabaseError) or any(sign in str(exc).lower() for sign in _DAMAGE_SIGNS)
-
-
-def damaged_error(database: Path, exc: BaseException | str) -> StoreError:
-    """One line naming a damaged or foreign index file, and the fix."""
-    reason = exc if isinstance(exc, str) else first_line(exc)
-    return StoreError(
-        f"the index file {database} is damaged or not a newsqa index ({reason}); "
-        "rebuild it with `newsqa ingest --reset` (this removes only what newsqa created in the index directory)"
-    )
-
-
-def check_database(database: Path) -> None:
-    """Refuse a `chroma.sqlite3` that SQLite cannot read or that has no Chroma tables, before Chroma
-    opens it (Chroma would run its migrations in a foreign database, or fail with a traceback)."""
-    if not database.exists():
-        return
-    try:
-        # Read-only: looking must not change the file, and must work on a read-only index.
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.OperationalError:
-        return  # cannot be opened to look (e.g. locked): let Chroma say what it finds
-    try:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc).lower() or "unable to open" in str(exc).lower():
-            return
-        raise damaged_error(database, exc) from exc
-    except sqlite3.DatabaseError as exc:
-        raise damaged_error(database, exc) from exc
-    finally:
-        connection.close()
-    if not {"collections", "embeddings", "segments"} <= tables:
-        raise damaged_error(database, "it has no Chroma tables")
-
-
-def _remote(doing: str) -> Callable[[F], F]:
-    """Report a lost or refusing Chroma server, or a damaged index file, as one StoreError line."""
-
-    def decorate(method: F) -> F:
-        @functools.wraps(method)
-        def wrapper(self: ChunkStore, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except StoreError:
-                raise
-            except Exception as exc:
-                if self.address:
-                    error = _server_error(exc, self.address, doing)
-                elif _looks_damaged(exc):
-                    error = damaged_error(self.database, exc)
-                else:
-                    error = None
-                if error is None:
-                    raise
-                raise error from exc
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def build_client(settings: Settings, create: bool) -> Any:
@@ -163,7 +65,7 @@ def build_client(settings: Settings, create: bool) -> Any:
                 settings=chroma_settings,
             )
         except Exception as exc:
-            error = _server_error(exc, address, "connecting")
+            error = server_error(exc, address, "connecting")
             if error is None:
                 # Something answered, but not as a Chroma server would (its reply may be a whole page).
                 error = StoreError(
@@ -181,7 +83,7 @@ def build_client(settings: Settings, create: bool) -> Any:
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
-        if _looks_damaged(exc):
+        if looks_damaged(exc):
             raise damaged_error(database, exc) from exc
         raise StoreError(
             f"cannot open the index at {settings.index_dir} ({type(exc).__name__}: {first_line(exc)}); "
@@ -267,6 +169,8 @@ def _chunk_metadata(chunk: Chunk, fingerprint: str) -> dict[str, Any]:
         "language": chunk.language,
         "published": chunk.published or "",
         "source": chunk.source,
+        "url": chunk.url or "",
+        "outlet": chunk.outlet or "",
         "sentences": json.dumps(_sentence_spans(chunk)),
         "fingerprint": fingerprint,
     }
@@ -287,6 +191,8 @@ def chunk_from_record(chunk_id: str, text: str, metadata: dict[str, Any]) -> Chu
         language=str(metadata.get("language", "")),
         published=str(metadata.get("published") or "") or None,
         source=str(metadata.get("source", metadata["article_id"])),
+        url=str(metadata.get("url") or "") or None,
+        outlet=str(metadata.get("outlet") or "") or None,
     )
 
 
@@ -298,7 +204,7 @@ def _sentences_in(text: str, spans: list[list[int]]) -> list[Sentence]:
 
 
 class ChunkStore:
-    """The chunk collection and the article registry of one index."""
+    """The chunk collection of one index; its articles are in `registry` (`ArticleRegistry`)."""
 
     def __init__(
         self, client: Any, name: str, embedder_id: str, dimension: int, create: bool,
@@ -315,10 +221,12 @@ class ChunkStore:
             self._tune(ef_search)
         self._vector_store: Any = None
         self.max_batch_size = self._max_batch_size()
+        self.registry = ArticleRegistry(client, self.articles, self.max_batch_size, address, self.database)
+        self.snapshot: Path | None = None  # a reader's private copy of an embedded index (see `close`)
         self._language_counts: dict[str, int] | None = None
         self._small_languages: dict[str, tuple[list[str], np.ndarray]] = {}
 
-    @_remote("opening the index")
+    @remote("opening the index")
     def _open(self, embedder_id: str, dimension: int, create: bool, ef_search: int) -> None:
         try:
             if create:
@@ -342,7 +250,7 @@ class ChunkStore:
                     name=f"{self.name}_articles", embedding_function=None
                 )
         except Exception as exc:
-            if self.address and _server_error(exc, self.address, "opening the index"):
+            if self.address and server_error(exc, self.address, "opening the index"):
                 raise
             message = str(exc).lower()
             if not create and ("does not exist" in message or "not found" in message):
@@ -388,10 +296,30 @@ class ChunkStore:
         """Open the index named by the settings; `create` makes it when missing."""
         address = server_address(settings) if settings.chroma_host else None
         client = build_client(settings, create)
-        return cls(
+        store = cls(
             client, settings.collection, embedder_id, dimension, create, address, settings.hnsw_ef_search,
             settings.chroma_dir / DATABASE_NAME,
         )
+        if not (create or settings.chroma_host):
+            store.snapshot = current(settings.chroma_dir)
+        return store
+
+    def close(self) -> None:
+        """Let go of a reader's private snapshot (nothing for a writer or a server): its Chroma system is
+        stopped and its files removed. The store must not be used afterwards."""
+        if self.snapshot is None:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(str(self.snapshot), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(self.snapshot), None)
+        if system is not None:
+            try:
+                system.stop()
+            except Exception as exc:  # a system that will not stop still has its files removed below
+                log.debug("stopping the Chroma system of %s: %s", self.snapshot, exc)
+        discard(self.snapshot)
+        self.snapshot = None
 
     @classmethod
     def reset(cls, settings: Settings) -> None:
@@ -416,91 +344,46 @@ class ChunkStore:
             try:
                 client.delete_collection(name)
             except Exception as exc:
-                error = _server_error(exc, address, "dropping the index") if address else None
+                error = server_error(exc, address, "dropping the index") if address else None
                 if error is not None:
                     raise error from exc
                 # Absent already is what we want.
 
-    # --- articles --------------------------------------------------------------------------
+    # --- articles: the registry holds them; removal spans both ----------------------------
 
-    @_remote("reading the article registry")
-    def article_fingerprints(self) -> dict[str, str]:
-        """Fingerprint of every article in the registry, by id ("" for one still being written)."""
-        return {row["id"]: str(row.get("fingerprint", "")) for row in self._article_rows()}
-
-    @_remote("reading the article registry")
-    def article_records(self) -> list[dict[str, Any]]:
-        """Stored facts of every completely ingested article: id, title, language, published, chunks."""
-        rows = [row for row in self._article_rows() if row.get("state") != _WRITING]
-        return sorted(({k: v for k, v in row.items() if k != "state"} for row in rows), key=lambda row: row["id"])
-
-    def _article_rows(self, page: int = 5000) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        while True:
-            records = self.articles.get(include=["metadatas"], limit=page, offset=len(rows))
-            pairs = zip(records["ids"], records["metadatas"], strict=True)
-            rows.extend({"id": i, **(m or {})} for i, m in pairs)
-            if len(records["ids"]) < page:
-                return rows
-
-    def mark_article(self, article_id: str, fingerprint: str, facts: dict[str, Any]) -> None:
-        """Record an article as completely ingested (its chunks are all written)."""
-        self.mark_articles([(article_id, fingerprint, facts)])
-
-    @_remote("writing the article registry")
-    def mark_articles(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Record several articles as completely ingested, in writes under Chroma's batch limit."""
-        for part in _batches(entries, self.max_batch_size):
-            self.articles.upsert(
-                ids=[article_id for article_id, _, _ in part],
-                embeddings=[[1.0]] * len(part),
-                metadatas=[
-                    {
-                        "fingerprint": fingerprint,
-                        "state": _COMPLETE,
-                        **{k: ("" if v is None else v) for k, v in facts.items()},
-                    }
-                    for _, fingerprint, facts in part
-                ],
-            )
-
-    @_remote("writing the article registry")
-    def mark_writing(self, article_ids: list[str]) -> None:
-        """Register articles as being written, before any of their chunks is. Together with
-        `remove_article` this keeps one rule: an article with stored chunks has a registry entry,
-        so an article the registry does not know needs no clean-up before it is written."""
-        for part in _batches(article_ids, self.max_batch_size):
-            self.articles.upsert(
-                ids=part,
-                embeddings=[[1.0]] * len(part),
-                metadatas=[{"fingerprint": "", "state": _WRITING}] * len(part),
-            )
-
-    @_remote("removing an article")
     def remove_article(self, article_id: str) -> None:
         """Delete an article's chunks, then its registry entry: a crash in between leaves the entry,
         so the next run removes the article again."""
-        self.vector_store.delete(article_id)
-        self.articles.delete(ids=[article_id])
+        self._delete_chunks(article_id)
+        self.registry.remove(article_id)
 
     def begin_article(self, article_id: str) -> None:
         """Before rewriting a registered article: mark it as being written, then delete its chunks;
         until it is recorded again, every run redoes it, whatever the file then holds."""
-        self.mark_writing([article_id])
+        self.registry.writing([article_id])
         self._delete_chunks(article_id)
 
-    @_remote("replacing an article")
+    @remote("replacing an article")
     def _delete_chunks(self, article_id: str) -> None:
         self.vector_store.delete(article_id)
 
-    @_remote("reading chunks")
+    @remote("reading chunks")
     def has_chunks(self, article_id: str) -> bool:
         """Whether any chunk of the article is stored (e.g. left by a killed run)."""
         return bool(self.chunks.get(where={"document_id": article_id}, limit=1, include=[])["ids"])
 
+    @remote("reading chunks")
+    def article_vector(self, article_id: str) -> np.ndarray | None:
+        """The mean of an article's chunk vectors, normalised (None when it has no chunks)."""
+        found = self.chunks.get(where={"document_id": article_id}, include=["embeddings"])
+        if not len(found["ids"]):
+            return None
+        mean = np.asarray(found["embeddings"], dtype=np.float32).mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
     # --- chunks ----------------------------------------------------------------------------
 
-    @_remote("writing chunks")
+    @remote("writing chunks")
     def add_chunks(
         self, chunks: list[Chunk], embeddings: list[list[float]], fingerprint: str | list[str]
     ) -> None:
@@ -522,7 +405,7 @@ class ChunkStore:
         for part in _batches(nodes, self.max_batch_size):
             self.vector_store.add(part)
 
-    @_remote("counting chunks")
+    @remote("counting chunks")
     def count(self) -> int:
         """Number of chunks stored."""
         return int(self.chunks.count())
@@ -551,11 +434,11 @@ class ChunkStore:
                 return
             offset += len(page["ids"])
 
-    @_remote("reading chunks")
+    @remote("reading chunks")
     def _page(self, include: list[str], limit: int, offset: int) -> dict[str, Any]:
         return self.chunks.get(include=include, limit=limit, offset=offset)
 
-    @_remote("reading chunks")
+    @remote("reading chunks")
     def get_chunks(self, ids: list[str]) -> dict[str, tuple[Chunk, np.ndarray]]:
         """The chunks with these ids, each with its stored vector."""
         if not ids:
@@ -567,7 +450,7 @@ class ChunkStore:
             for i, text, metadata, vector in rows
         }
 
-    @_remote("searching")
+    @remote("searching")
     def dense_search(
         self, embedding: list[float], k: int, language: str | None = None
     ) -> list[tuple[Chunk, float]]:
@@ -599,7 +482,7 @@ class ChunkStore:
         derived indexes; only used to choose how to search, never to decide what is found)."""
         if self._language_counts is None:
             counts: dict[str, int] = {}
-            for row in self.article_records():
+            for row in self.registry.records():
                 language = str(row.get("language", ""))
                 counts[language] = counts.get(language, 0) + int(row.get("chunks", 0) or 0)
             self._language_counts = counts
@@ -638,28 +521,8 @@ class ChunkStore:
             (chunk_from_record(i, *records[i]), cosine) for i, cosine, _ in found if i in records
         ]
 
-    # --- revision marker for derived indexes (bm25) -----------------------------------------
-
-    @property
-    @_remote("reading the index revision")
-    def revision(self) -> str:
-        """Changes whenever chunks are added or removed; derived indexes compare against it."""
-        # Read afresh: on a Chroma server another machine may have changed it since this process opened it.
-        articles = self.client.get_collection(name=f"{self.name}_articles", embedding_function=None)
-        return str((articles.metadata or {}).get("revision", ""))
-
-    @_remote("writing the index revision")
-    def bump_revision(self) -> str:
-        """Record that the chunk set changed (or is about to)."""
-        revision = uuid.uuid4().hex
-        self.articles.modify(metadata={"revision": revision})
-        return revision
-
-
 # The embedded Chroma database file inside the index's `chroma` directory.
 DATABASE_NAME = "chroma.sqlite3"
-# Registry states: an article being written (chunks may be partial), and one completely stored.
-_WRITING, _COMPLETE = "writing", "complete"
 # Most chunks a language-limited search fetches unfiltered before filtering by language itself.
 _OVERFETCH_LIMIT = 400
 # Largest language whose vectors a store keeps in memory for exact search.

@@ -17,6 +17,19 @@ from retrieval.question.terms import content, key_terms, names
 _DURATION = re.compile(r"\bhow long\b|bao lâu|колко (?:време|дълго|продължи)|сколько (?:времени|длил)|как долго"
                        r"|\bпродължи\b|\bдлил", re.I)
 
+# Asking for the news as it stands: newer articles first (the words readers use in the four languages).
+_RECENT = re.compile(
+    r"\b(?:latest|newest|most recent|recent(?:ly)?|today|tonight|this week|so far this)\b"
+    r"|mới nhất|gần đây|hôm nay|tuần này|mới đây"
+    r"|(?<!\w)(?:последни[еяйх]?|последните|сегодня|днес|свежи[ея]?|на этой неделе|тази седмица|новейши)",
+    re.I,
+)
+
+
+def asks_recent(text: str) -> bool:
+    """Whether a question asks for the latest news ("latest", "today", "mới nhất", "последние", "последни")."""
+    return bool(_RECENT.search(text))
+
 
 def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
     """The question as every stage needs it, read against the conversation so far (oldest turn first)."""
@@ -49,4 +62,5 @@ def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
         search=search,
         queries=queries,
         seen=seen,
+        recent=asks_recent(text),
     )
