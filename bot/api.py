@@ -14,8 +14,8 @@ import json
 import re
 import time
 import uuid
-from datetime import date
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
