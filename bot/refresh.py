@@ -19,7 +19,7 @@ from bot.handlers import Shared, list_sources, shared
 from retrieval.messages import first_line, shown_path
 
 if TYPE_CHECKING:
-    from retrieval.corpus.ingestion import IngestReport
+    from retrieval.corpus import IngestReport
     from retrieval.engine import Engine
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ from retrieval.rooms import exports
 
 _NAMES = {
     "ingest": "ingestion",
+    "IngestReport": "ingestion",
     "CorpusError": "loading",
     "IngestLockError": "locking",
     "ingest_running": "locking",
