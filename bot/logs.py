@@ -62,5 +62,6 @@ def configure_logging(settings: Settings, verbose: bool = False) -> None:
         handler.addFilter(QuietNetwork())  # before Redact, which renders the traceback it would drop
         handler.addFilter(Redact([token, api_token]))
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    # APScheduler (PTB's JobQueue) tells every run of the refresh job; bot.refresh says what each did.
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # APScheduler (PTB's JobQueue) tells every run of the refresh job, even before start-up fails; bot.refresh
+    # says what each run did, so its own lines add nothing even in verbose mode.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,12 @@ async def test_questions_are_answered_while_a_refresh_runs(
         state = app.bot_data["newsqa"]
         old = state.engine
         site.add(LIGHTHOUSE)
+        site.held["lighthouse"] = threading.Event()  # the refresh waits for the new page until the answer is in
         refreshing = asyncio.create_task(refresh_now(state))
         await _until(lambda: state.refreshing)
         [reply] = await telegram.ask(private_chat(READER), READER, "How long is the new bridge over the Danube?")
         answered_during_refresh = state.refreshing
+        site.held["lighthouse"].set()
         assert await refreshing
     assert "1,400 metres" in reply.text and answered_during_refresh
     assert state.engine is not old and state.retired == [old]

@@ -115,7 +115,7 @@ def test_redact_removes_the_token_from_messages_and_tracebacks() -> None:
 
 
 async def test_commands_are_registered_in_the_menu(telegram: FakeTelegram, bot: Application) -> None:
-    assert [c["command"] for c in telegram.commands] == ["start", "ask", "new", "sources", "help"]
+    assert [c["command"] for c in telegram.commands] == ["start", "ask", "new", "sources", "latest", "help"]
     assert telegram.localized_commands["vi"][2]["description"] == "Bắt đầu cuộc trò chuyện mới"
 
 
@@ -161,7 +161,7 @@ async def test_private_question_gets_the_engines_cited_answer(telegram: FakeTele
     expected = engine.ask(SHOIGU)
     assert reply.html == fmt.render_answer(expected)
     assert reply.reply_to == question["message_id"]
-    assert [b["text"] for b in reply.buttons] == [f"Expand [{c.n}]" for c in expected.citations]
+    assert [b["text"] for b in reply.buttons] == [f"Expand [{c.n}]" for c in expected.citations] + ["👍", "👎"]
     assert (chat["id"], "typing") in telegram.actions
 
 

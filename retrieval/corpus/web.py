@@ -54,6 +54,7 @@ class WebStore:
         self.directory = directory
         self.pages: dict[str, Page] = {}
         self._by_address: dict[str, str] = {}
+        stored = []
         for meta in sorted(directory.glob("*.json")) if directory.is_dir() else []:
             if meta.name == VALIDATORS:
                 continue
@@ -63,7 +64,10 @@ class WebStore:
                 log.warning("the stored page %s is unreadable (%s); it is left out until fetched again", meta, exc)
                 continue
             if (directory / f"{page.key}.txt").is_file():
-                self._remember(page)
+                stored.append(page)
+        # First fetched first: a rebuild keeps the page that was the article, and its later copies stay copies.
+        for page in sorted(stored, key=lambda page: (page.fetched, page.url)):
+            self._remember(page)
 
     def _remember(self, page: Page) -> None:
         self.pages[page.url] = page
@@ -209,7 +213,7 @@ def extract(fetched: Fetched, entry: Entry) -> tuple[Page, str]:
         outlet=(document.sitename or "").strip() or entry.outlet or host or None,
         author=(document.author or "").strip() or None,
         published=(document.date or "")[:10] or entry.published,
-        fetched=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        fetched=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
     )
     return page, text
 

@@ -65,6 +65,7 @@ class NewsSite:
         self.user_agents: set[str] = set()
         self.times: dict[str, list[float]] = {}
         self.extra_entries: list[str] = []  # further links the feed lists (bad pages, duplicates)
+        self.held: dict[str, threading.Event] = {}  # an article's page waits until its event is set
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -168,6 +169,8 @@ class NewsSite:
             def article(self, path: str) -> None:
                 kind, slug = path.split("/")[1], path.rsplit("/", 1)[1]
                 story = site.find(slug)
+                if slug in site.held:
+                    site.held[slug].wait(timeout=120)
                 if story is None:
                     self.send(404, b"<html><body>Not found</body></html>")
                     return
