@@ -21,13 +21,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import formatting as fmt
-from bot.i18n import LANGUAGES, N_, choose, translations
+from bot.i18n import LANGUAGES, N_, Translations, choose, translations
 from retrieval.models import Answer, Citation
 from retrieval.question import History, analyse
 from retrieval.text import estimate_tokens
 
 MODEL = "newsqa"
 SOURCES = N_("Sources")
+SEE_ALSO = N_("See also {markers}.")
 # One line of the Sources block: `[1] Title — 001_x.txt [438:660]`, the quote being file[438:660].
 _SOURCE_LINE = re.compile(r"^\[(\d{1,2})\] (.*) — (.+) \[(\d+):(\d+)\]$")
 # Lines `render` adds around the answer: `(About: …)`, `(note)`, and the gloss `ngày 27/7 → July 27`.
@@ -187,7 +188,24 @@ def parts(answer: Answer) -> tuple[list[str], str, list[str]]:
         tail.append(f"{answer.glossed} → {answer.gloss}")
     if answer.citations:
         tail += ["", f"{tr.gettext(SOURCES)}:", *(source_line(c) for c in answer.citations)]
-    return head, tr.gettext(fmt.NO_ANSWER) if answer.abstained else answer.answer, tail
+    if answer.abstained:
+        return head, tr.gettext(fmt.NO_ANSWER), tail
+    if answer.mode == "extractive" and answer.citations:
+        return head, extractive_text(answer, tr), tail
+    return head, answer.answer, tail
+
+
+def extractive_text(answer: Answer, tr: Translations) -> str:
+    """A quoted answer in the reader's language: the answering span, the first quote, the article's date when
+    it anchors a "when", and the other quotes by number."""
+    text = f"“{answer.citations[0].quote}” [1]"
+    if answer.lead:
+        text = f"{answer.lead} — {text}"
+    if (dated := fmt.dating(answer, tr)) is not None:
+        text += f" {dated}"
+    if len(answer.citations) > 1:
+        text += "\n" + tr.gettext(SEE_ALSO).format(markers=", ".join(f"[{c.n}]" for c in answer.citations[1:]))
+    return text
 
 
 def rest_of(answer: Answer, streamed: str) -> str:

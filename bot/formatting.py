@@ -182,13 +182,20 @@ def _languages(codes: Iterable[str], tr: Translations) -> str:
 def _lead(answer: Answer, tr: Translations) -> str | None:
     """The answer's first line: the span that answers in bold, its rendering in the reader's language,
     and (for "when") the article's date, which anchors "on Wednesday"."""
-    best = answer.citations[0]
     line = f"<b>{escape(answer.lead)}</b>" if answer.lead else ""
-    if best.published and answer.asks == "when" and best.published not in (answer.lead or ""):
-        line += (" " if line else "") + escape(tr.gettext(PUBLISHED).format(date=best.published))
-        if best.dated:
-            line += " " + escape(tr.gettext(WEEKDAY_DATE).format(date=best.dated))
+    if (dated := dating(answer, tr)) is not None:
+        line += (" " if line else "") + escape(dated)
     return line or None
+
+
+def dating(answer: Answer, tr: Translations = ENGLISH) -> str | None:
+    """For a "when" question, the first quote's publication date (and the date of a weekday it names), which
+    anchors "on Wednesday"; None when the answer already says it or there is none."""
+    best = answer.citations[0]
+    if not best.published or answer.asks != "when" or best.published in (answer.lead or ""):
+        return None
+    said = tr.gettext(PUBLISHED).format(date=best.published)
+    return said + (" " + tr.gettext(WEEKDAY_DATE).format(date=best.dated) if best.dated else "")
 
 
 def answer_head(answer: Answer, tr: Translations = ENGLISH) -> str:

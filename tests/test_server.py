@@ -163,6 +163,13 @@ def test_a_follow_up_is_read_against_the_conversation_sent_with_it(client: opena
     assert Answer.model_validate(answer) == engine.ask(thread[-1]["content"], history=history)
 
 
+def test_a_quoted_answer_s_own_words_are_in_the_reader_s_language(engine: Any) -> None:
+    text = api.render(engine.ask("Кога Шойгу посети Пхенян?", mode="extractive"))
+
+    assert "Вижте също [2]" in text and "\nИзточници:\n" in text
+    assert "See also" not in text and "Sources" not in text
+
+
 def test_a_conversation_read_back_is_the_one_newsqa_remembered(engine: Any) -> None:
     remembered = History.from_settings(engine.settings)
     sent: list[api.Message] = []
@@ -219,6 +226,19 @@ def test_curl_gets_the_answer_model_from_ask(server: Served) -> None:
                         "Content-Type: application/json", "-d", json.dumps({"question": QUESTION, "top_k": 2}))
     answer = Answer.model_validate_json(body)
     assert status == 200 and len(answer.citations) <= 2 and answer.citations[0].source == "001_309902524711f206.txt"
+
+
+def test_ask_keeps_to_the_articles_published_between_since_and_until(server: Served) -> None:
+    def asked(**window: str) -> Answer:
+        status, body = curl(server.url + "/ask", "-H", f"Authorization: Bearer {TOKEN}", "-H",
+                            "Content-Type: application/json", "-d", json.dumps({"question": QUESTION, **window}))
+        assert status == 200, body
+        return Answer.model_validate_json(body)
+
+    # Only the Bulgarian seed is dated (2025-09-03): a window around it quotes only that article.
+    dated = asked(since="2025-09-01", until="2025-09-30")
+    assert {c.source for c in dated.citations} <= {"002_80e1ee0b42e500dd.txt"}
+    assert asked(since="2030-01-01").abstained
 
 
 def test_curl_lists_the_sources_and_checks_health(server: Served) -> None:
