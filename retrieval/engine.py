@@ -9,7 +9,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from retrieval.answer import AbstainParams, Searcher, SearchParams, extractive_answer
+from retrieval.answer import (
+    AbstainParams,
+    Searcher,
+    SearchParams,
+    extractive_answer,
+    headlines_answer,
+    in_window,
+)
 from retrieval.index import (
     ChunkStore,
     Embedder,
@@ -129,6 +136,8 @@ class Engine:
         if analysed.smalltalk is not None:
             return self.smalltalk(analysed)
         top_k = top_k or self.settings.top_k
+        if analysed.headlines:
+            return self.headlines(analysed, top_k)
         if self.answer_mode(mode) == "llm":
             return self.generator.answer(analysed, top_k, history)
         return self.extract(analysed, top_k)
@@ -237,6 +246,16 @@ class Engine:
         if self._articles is None:
             self._articles = {row["id"]: row for row in self.sources()}
         return self._articles
+
+    def headlines(self, question: Question, top_k: int) -> Answer:
+        """"What's the latest news?" answered with the openings of the newest articles (within the question's
+        dates), one per story; no search is needed, so no model is asked either."""
+        rows = [row for row in self.articles.values() if not (question.since or question.until)
+                or in_window(row.get("published"), question.since, question.until)]
+        rows.sort(key=lambda row: str(row.get("published") or ""), reverse=True)
+        wanted = [str(row["id"]) for row in rows[: top_k * 4]]  # room for the other reports of a story
+        leads = self.store.first_chunks(wanted)
+        return headlines_answer(question, [leads[i] for i in wanted if i in leads], self.articles, top_k)
 
     def latest(self, count: int = 10) -> list[dict[str, Any]]:
         """The newest `count` articles by publication date (undated ones last), one per story."""

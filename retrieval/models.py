@@ -86,6 +86,7 @@ class Question(BaseModel):
     queries: list[str] = Field(default_factory=list)  # further searches for the same question (translations)
     seen: list[tuple[str, int, int]] = Field(default_factory=list)  # quotes the thread already showed
     recent: bool = False  # asks for the latest news ("latest", "today", "mới nhất", "последние"): newer first
+    headlines: bool = False  # asks for the news and nothing else ("what's the latest?"): the newest articles
     since: str | None = None  # ISO dates bounding the articles searched (`--since` / `--until`)
     until: str | None = None
 

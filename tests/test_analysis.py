@@ -75,3 +75,21 @@ def test_a_question_for_the_latest_news_asks_for_newer_articles_first(question: 
 
 def test_a_question_about_an_event_does_not_ask_for_the_latest() -> None:
     assert not analyse("When did Shoigu visit Pyongyang?").recent
+
+
+@pytest.mark.parametrize("question", ["What's the latest news?", "Какие последние новости?", "Tin mới nhất hôm nay là gì?",
+                                      "Какви са последните новини?", "What happened today?"])
+def test_a_question_for_the_news_and_nothing_else_asks_for_the_headlines(question: str) -> None:
+    assert analyse(question).headlines
+
+
+@pytest.mark.parametrize("question", ["What is the latest on Kim Jong Un?", "Последни новини за Путин?",
+                                      "What did Putin say today about the talks?"])
+def test_a_question_for_the_latest_on_a_subject_is_searched(question: str) -> None:
+    assert analyse(question).recent and not analyse(question).headlines
+
+
+def test_asking_for_the_latest_news_after_a_question_does_not_continue_its_subject() -> None:
+    thread = [Turn(question="How far does the Kaliakra lighthouse beam reach?", topic=["Kaliakra"])]
+    assert analyse("И какво ново?", thread).topic == ["Kaliakra"]  # a follow-up of its subject
+    assert analyse("Какие последние новости?", thread).topic == []

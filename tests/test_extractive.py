@@ -66,6 +66,23 @@ def test_citation_carries_title_and_published_date(engine) -> None:
     assert "26" in first.quote
 
 
+def test_asking_for_the_latest_news_quotes_the_opening_of_the_newest_articles(engine) -> None:
+    answer = engine.ask("Какие последние новости?")
+    newest = [row["id"] for row in engine.latest()]
+    assert not answer.abstained and answer.confidence == "answer"
+    # the only dated seed (2025-09-03) first, one article per story: its Vietnamese report is named under it
+    assert [c.source for c in answer.citations] == newest[: len(answer.citations)]
+    assert answer.citations[0].published == "2025-09-03"
+    assert [report.source for report in answer.citations[0].also] == ["000_297e5e17ff67e22b.txt"]
+    for citation in answer.citations:  # exact slices of the source files
+        assert (engine.settings.corpus_dir / citation.source).read_text("utf-8")[citation.start : citation.end] \
+            == citation.quote
+
+
+def test_asking_for_the_latest_news_after_a_date_abstains_when_nothing_is_that_new(engine) -> None:
+    assert engine.ask("What's the latest news?", since="2030-01-01").abstained
+
+
 def test_an_unsure_answer_still_shows_its_passages(engine) -> None:
     question = "When did Shoigu visit Pyongyang?"
     hits = engine.search(question)

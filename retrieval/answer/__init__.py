@@ -6,10 +6,12 @@ from retrieval.rooms import exports
 _NAMES = {
     "Searcher": "search",
     "SearchParams": "search",
+    "in_window": "search",
     "AbstainParams": "confidence",
     "NO_ANSWER": "extractive",
     "build_citations": "extractive",
     "extractive_answer": "extractive",
+    "headlines_answer": "extractive",
     "FixtureError": "evaluation",
     "bundled_questions": "evaluation",
     "load_questions": "evaluation",

@@ -12,7 +12,7 @@ from typing import Any
 
 from retrieval.answer.confidence import AbstainParams, confidence
 from retrieval.answer.lead import find, grounds, lead, names_all, rendered, same_answer, sentences_of, support
-from retrieval.models import Answer, Citation, Hit, Question, Report, Sentence
+from retrieval.models import Answer, Chunk, Citation, Hit, Question, Report, Sentence
 from retrieval.question import analyse, bridges
 from retrieval.text import normalize_for_match
 
@@ -57,6 +57,32 @@ def extractive_answer(
     if (glossed := rendered(question, chosen[0])) is not None:
         answer.glossed, answer.gloss = glossed
     return answer
+
+
+def headlines_answer(question: Question, leads: list[Chunk], articles: Mapping[str, Mapping[str, Any]],
+                     top_k: int) -> Answer:
+    """The answer to "what's the latest news?": the opening of each of the newest articles (`leads`, their
+    first chunks, newest first), one per story, the other reports of a story named under it."""
+    hits = [hit for hit in (_opening(chunk) for chunk in leads) if hit is not None]
+    chosen, reports = one_story(hits, articles)
+    if not chosen:
+        return _answer(question, NO_ANSWER, abstained=True)
+    citations = build_citations(question, chosen[:top_k], reports[:top_k])
+    text = f"“{citations[0].quote}” [1]"
+    if len(citations) > 1:
+        text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
+    return _answer(question, text, citations=citations, confidence="answer")
+
+
+def _opening(chunk: Chunk, sentences: int = 2) -> Hit | None:
+    """An article's first sentences after its headline, quoted exactly; None for a chunk with no sentence."""
+    hit = Hit(chunk=chunk, quote=chunk.text, start=chunk.start, end=chunk.end, score=0.0)
+    body = [s for s in chunk.sentences
+            if normalize_for_match(s.text) != normalize_for_match(chunk.title)] or chunk.sentences
+    if not body:
+        return None
+    first = chunk.sentences.index(body[0])
+    return _trimmed(hit, chunk.sentences, first, min(first + sentences, len(chunk.sentences)) - 1)
 
 
 def _answer(question: Question, text: str, abstained: bool = False, **fields: object) -> Answer:

@@ -422,6 +422,16 @@ class ChunkStore:
                 return
             offset += len(page["ids"])
 
+    @remote("reading chunks")
+    def first_chunks(self, article_ids: list[str]) -> dict[str, Chunk]:
+        """Each article's first chunk (its opening), by article id."""
+        if not article_ids:
+            return {}
+        page = self.chunks.get(where={"$and": [{"article_id": {"$in": article_ids}}, {"position": 0}]},
+                               include=["documents", "metadatas"])
+        rows = zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+        return {str(metadata["article_id"]): chunk_from_record(i, text, metadata) for i, text, metadata in rows}
+
     def embedding_pages(self, batch: int = 2000) -> Iterable[tuple[list[str], np.ndarray]]:
         """Every stored vector with its chunk's language, in pages of (languages, matrix)."""
         offset = 0

@@ -31,6 +31,24 @@ def asks_recent(text: str) -> bool:
     return bool(_RECENT.search(text))
 
 
+# What "what's the latest news?" says besides asking for it, folded: a question of these words alone names no
+# subject, and is answered by the newest articles rather than by a search for the words.
+_NEWS_WORDS = frozenset(
+    content(
+        "latest newest recent recently today tonight week news headlines happening happened going new update updates "
+        "story stories anything there "
+        "tin tức mới nhất gần đây hôm nay tuần này thời sự có gì xảy ra "
+        "какви какво последни последните новини новините днес тази седмица ново става случва "
+        "какие какая последние новости сегодня этой неделе нового свежие происходит случилось"
+    )
+)
+
+
+def asks_headlines(text: str) -> bool:
+    """Whether a question asks for the news as it stands and nothing else ("what's the latest news?")."""
+    return asks_recent(text) and not key_terms(text) and set(content(text)) <= _NEWS_WORDS
+
+
 def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
     """The question as every stage needs it, read against the conversation so far (oldest turn first)."""
     text = text.strip()
@@ -41,7 +59,9 @@ def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
                         smalltalk=chat.kind, search=text)
     own = names(text)
     previous = thread[-1] if thread else None
-    topic = followups.topic(text, own, previous)
+    headlines = asks_headlines(text)
+    # "And what's the latest?" asks for the news, not for more of the previous turn's subject.
+    topic = [] if headlines else followups.topic(text, own, previous)
     search = " ".join([text, *topic]) if topic else text
     # ...and as written, fused in: "how long did the meeting last?" is answered by a sentence that names
     # no one, which the topic's names would push down.
@@ -63,4 +83,5 @@ def analyse(text: str, thread: Sequence[Turn] = ()) -> Question:
         queries=queries,
         seen=seen,
         recent=asks_recent(text),
+        headlines=headlines,
     )
