@@ -77,8 +77,9 @@ def test_a_question_about_an_event_does_not_ask_for_the_latest() -> None:
     assert not analyse("When did Shoigu visit Pyongyang?").recent
 
 
-@pytest.mark.parametrize("question", ["What's the latest news?", "Какие последние новости?", "Tin mới nhất hôm nay là gì?",
-                                      "Какви са последните новини?", "What happened today?"])
+@pytest.mark.parametrize("question", ["What's the latest news?", "Какие последние новости?",
+                                      "Tin mới nhất hôm nay là gì?", "Какви са последните новини?",
+                                      "What happened today?"])
 def test_a_question_for_the_news_and_nothing_else_asks_for_the_headlines(question: str) -> None:
     assert analyse(question).headlines
 

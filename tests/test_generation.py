@@ -352,6 +352,23 @@ def test_a_reply_cut_off_at_the_token_limit_keeps_its_cited_sentences(generator:
     assert len(answer.citations) == 1
 
 
+def test_a_cut_off_reply_whose_markers_lead_its_sentences_keeps_its_finished_sentences(
+    generator: Generator, server: FakeOpenAI
+) -> None:
+    # how Qwen2.5-Coder-1.5B wrote it, stopped at the token limit
+    server.script(Reply(content="[2] Shoigu came to Pyongyang on 27 July. [1] He brought a letter from Pu",
+                        finish_reason="length"))
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "llm" and answer.answer == "[1] Shoigu came to Pyongyang on 27 July."
+
+
+@pytest.mark.parametrize("reply", ["[1]", "[1] [2].", "[1] Putin and K"])
+def test_a_reply_of_markers_alone_falls_back(generator: Generator, server: FakeOpenAI, reply: str) -> None:
+    server.script(Reply(content=reply, finish_reason="length" if reply.endswith("K") else "stop"))
+    answer = generator.answer(QUESTION, 3)
+    assert answer.mode == "extractive" and answer.note is not None and not answer.answer.startswith("[1]")
+
+
 def test_a_reply_cut_off_before_any_citation_falls_back(generator: Generator, server: FakeOpenAI) -> None:
     server.script(Reply(content="Shoigu came on 27 July and he brought", finish_reason="length"))
     answer = generator.answer(QUESTION, 3)

@@ -180,12 +180,23 @@ def cut_to_cited(text: str, passages: int) -> str:
     ends = [m.end() for m in MARKER.finditer(normal)]
     if not ends:
         return ""
+    if MARKER.match(normal.lstrip()):
+        # Markers lead their sentences ("[1] Putin and Kim met ..."), as small models often write: keep the
+        # reply up to its last finished sentence.
+        finished = [m.end() for m in re.finditer(r"[.!?。](?=\s|$)", normal)]
+        kept = normal[: finished[-1]] if finished else ""
+        return kept if MARKER.search(kept) and says_something(kept) else ""
     end = ends[-1]
     tail = re.match(r"[^\S\n]*[.!?。]?", normal[end:])
     return normal[: end + (tail.end() if tail else 0)]
 
 
 _CONFUSABLE = ({"ru", "bg", "uk", "mk", "sr", "be"},)
+
+
+def says_something(text: str) -> bool:
+    """Whether a reply has words besides its markers ("[1]" alone cites a passage and says nothing)."""
+    return any(ch.isalnum() for ch in MARKER.sub("", text))
 
 
 def wrong_language(text: str, language: str | None) -> str | None:
@@ -234,6 +245,8 @@ def grounded_answer(
                 Answer(question=question, answer=abstention_text(text), abstained=True, mode="llm")
             )
         return prepared.finish(fallback(extractive, "the model's reply cited none of the passages"))
+    if not says_something(body):
+        return prepared.finish(fallback(extractive, "the model's reply cited a passage and said nothing"))
     if restates_question(body, question):
         return prepared.finish(fallback(extractive, "the model repeated the question instead of answering it"))
     other = wrong_language(body, prepared.language)
