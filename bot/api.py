@@ -97,6 +97,9 @@ class AskRequest(BaseModel):
     since: date | None = None
     until: date | None = None
     messages: list[Message] = Field(default_factory=list)
+    # With `Accept: text/plain`: the answer as `newsqa ask` prints it, for a terminal this wide, in colour or not.
+    width: int = Field(default=80, ge=20, le=1000)
+    color: bool = False
 
 
 def question_and_thread(messages: Sequence[Message]) -> tuple[str, list[Message]]:
@@ -145,7 +148,19 @@ def said(body: str) -> str:
     warnings = {translations(language).gettext(fmt.UNSURE) for language in LANGUAGES}
     kept = [line for line in body.splitlines()
             if line.strip() not in warnings and not _AROUND.match(line.strip())]
-    return "\n".join(kept).strip()
+    return in_english("\n".join(kept).strip())
+
+
+def in_english(text: str) -> str:
+    """An answer's own words (see also, the article's date) as the engine writes them, from the reader's
+    language `render` put them in."""
+    for language in LANGUAGES:
+        tr = translations(language)
+        for message in (SEE_ALSO, fmt.PUBLISHED, fmt.WEEKDAY_DATE):
+            said = re.escape(tr.gettext(message)).replace(r"\{markers\}", "(?P<markers>.+?)").replace(
+                r"\{date\}", "(?P<date>[0-9-]+)")
+            text = re.sub(said, lambda match, message=message: message.format(**match.groupdict()), text)
+    return text
 
 
 def split_sources(text: str) -> tuple[str, list[tuple[int, str, str, int, int]]]:

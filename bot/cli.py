@@ -211,45 +211,46 @@ def open_engine(settings: Settings) -> Engine:
             raise rebuilding(holder) from exc
 
 
-def print_answer(answer: Answer, about: Callable[[], Holdings] | None = None) -> None:
+def print_answer(answer: Answer, about: Callable[[], Holdings] | None = None, out: Any = console) -> None:
     """Render an answer and its citations for the terminal, the texts newsqa writes itself from the
     message catalogue in the question's language (by the answer's kind and confidence). `about` says what
-    the index holds, for the reply to small talk."""
+    the index holds, for the reply to small talk; `out` is the Console to print on (the server renders
+    `newsqa ask`'s output on one of its own)."""
     from bot import formatting as fmt
     from bot.i18n import choose, translations
 
     tr = translations(choose(answer.language))
     if answer.kind == "smalltalk":
-        console.print(escape(fmt.plain(fmt.render_answer(answer, tr, about() if about else None))))
+        out.print(escape(fmt.plain(fmt.render_answer(answer, tr, about() if about else None))))
         return
     if answer.read_as and answer.read_as != answer.question:
-        console.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
+        out.print(f"[dim]({escape(tr.gettext(fmt.READ_AS).format(question=answer.read_as))})[/]")
     elif answer.topic:
-        console.print(f"[dim]({escape(tr.gettext(fmt.ABOUT).format(topic=', '.join(answer.topic)))})[/]")
+        out.print(f"[dim]({escape(tr.gettext(fmt.ABOUT).format(topic=', '.join(answer.topic)))})[/]")
     head = fmt.plain(fmt.answer_head(answer, tr))
     if head:
-        console.print(f"[{'yellow' if answer.abstained else 'bold'}]{escape(head)}[/]")
+        out.print(f"[{'yellow' if answer.abstained else 'bold'}]{escape(head)}[/]")
     if answer.note:
-        console.print(f"[dim]{escape(answer.note)}[/]")
+        out.print(f"[dim]{escape(answer.note)}[/]")
     if answer.confidence == "unsure" and not answer.abstained:
-        console.print(f"[yellow]{escape(tr.gettext(fmt.UNSURE))}[/]")
+        out.print(f"[yellow]{escape(tr.gettext(fmt.UNSURE))}[/]")
     for citation in answer.citations:
         quote = escape(citation.quote)
         if citation.highlight:
             quote = quote.replace(escape(citation.highlight), f"[bold green]{escape(citation.highlight)}[/]", 1)
         where = ", ".join(filter(None, [citation.outlet, citation.published, citation.url or citation.source]))
-        console.print(f"[cyan][{citation.n}][/] “{quote}”")
+        out.print(f"[cyan][{citation.n}][/] “{quote}”")
         if citation.translation:
             translated = tr.gettext(fmt.TRANSLATED).format(language=citation.language or "?")
-            console.print(f"    [green]“{escape(citation.translation)}”[/] [dim]({escape(translated)})[/]")
-        console.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(where)})[/]")
+            out.print(f"    [green]“{escape(citation.translation)}”[/] [dim]({escape(translated)})[/]")
+        out.print(f"    [dim]{escape(fmt.shorten(citation.title))} ({escape(where)})[/]")
         if citation.dated:
-            console.print(f"    [dim]{escape(tr.gettext(fmt.WEEKDAY_DATE).format(date=citation.dated))}[/]")
+            out.print(f"    [dim]{escape(tr.gettext(fmt.WEEKDAY_DATE).format(date=citation.dated))}[/]")
         if citation.also:
             named = ", ".join(report.outlet or report.title for report in citation.also)
-            console.print(f"    [dim]{escape(tr.gettext(fmt.ALSO_REPORTED).format(outlets=named))}[/]")
+            out.print(f"    [dim]{escape(tr.gettext(fmt.ALSO_REPORTED).format(outlets=named))}[/]")
         if citation.n == 1 and answer.glossed and answer.gloss:
-            console.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
+            out.print(f"    [green]{escape(answer.glossed)} → {escape(answer.gloss)}[/]")
 
 
 # Seconds between two progress lines when the output is not a terminal (a log, CI): enough to show it
@@ -397,17 +398,16 @@ def ask(
     if index_dir is None and is_utf8(question) and (remote := server()) is not None:
         try:
             with server_errors():
+                # The text as this command prints it, rendered by the server for this terminal (bot/entry.py
+                # takes the same path without loading this module).
+                shown = {} if as_json else {"width": console.width,
+                                            "color": console.is_terminal and not console.no_color}
                 body = remote.request("POST", "/ask", {"question": question, "top_k": top_k, "mode": mode.value,
-                                                        "since": since, "until": until})
+                                                        "since": since, "until": until, **shown}, text=not as_json)
         except Unreachable as exc:
             unreachable(remote, exc)
         else:
-            if as_json:
-                sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
-            else:
-                from retrieval.models import Answer
-
-                print_answer(Answer.model_validate(body), lambda: remote_holdings(remote))
+            sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n" if as_json else body)
             return
     settings = settings_with(index_dir=index_dir)
     with user_errors():
@@ -460,14 +460,6 @@ def holdings(engine: Engine) -> Holdings:
     from bot import formatting as fmt
 
     return fmt.holdings(engine.sources(), engine.settings.example_questions)
-
-
-def remote_holdings(remote: Remote) -> Holdings:
-    """What the server's index holds, for the reply to small talk."""
-    from bot import formatting as fmt
-
-    with server_errors():
-        return fmt.holdings(remote.request("GET", "/sources"), [])
 
 
 @app.command()
@@ -921,8 +913,11 @@ def options(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """The console script's entry point (bot/entry.py), which answers `ask` through a server before this
+    module is loaded."""
+    from bot.entry import main as entry
+
+    entry()
 
 
 if __name__ == "__main__":

@@ -49,11 +49,11 @@ class Remote:
         """The address without credentials, for messages."""
         return safe_url(self.url)
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        """One request; the JSON answer, or Unreachable / Refused."""
+    def request(self, method: str, path: str, body: Any = None, text: bool = False) -> Any:
+        """One request; the JSON answer (the text one with `text`), or Unreachable / Refused."""
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", "text/plain" if text else "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         if self.token:
@@ -62,7 +62,8 @@ class Remote:
             # No proxy for the server: NEWSQA_SERVER_URL names it directly (a loopback one most often).
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             with opener.open(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
+                answered = response.read().decode("utf-8")
+                return answered if text else json.loads(answered)
         except urllib.error.HTTPError as exc:
             raise Refused(exc.code, error_message(exc.code, exc.read())) from None
         except (urllib.error.URLError, OSError) as exc:

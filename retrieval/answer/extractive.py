@@ -49,7 +49,7 @@ def extractive_answer(
     text = f"{lead} — “{best.quote}” [1]" if lead else f"“{best.quote}” [1]"
     if best.published and question.asks == "when" and best.published not in (lead or ""):
         # News text says "today" or "on Wednesday": the article's date anchors it.
-        text += f" (article published {best.published}" + (f"; that weekday: {best.dated})" if best.dated else ")")
+        text += f" (article published {best.published})" + (f" (that weekday: {best.dated})" if best.dated else "")
     if len(citations) > 1:
         text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
     answer = _answer(question, text, citations=citations, confidence=tier)
