@@ -1,5 +1,5 @@
 """The command line's side of `newsqa serve`: where the server is (NEWSQA_SERVER_URL) and one request to
-it. This is the path of a cold `newsqa ask` answered by a server in about a tenth of a second, so it
+it. This is the path of a cold `newsqa ask` answered by a server in about 0.2 s, so it
 imports only the standard library: the settings are read from the environment and `.env` without
 pydantic-settings (whose import alone would take a third of that budget), and requests go through
 urllib (httpx's import costs 70-90 ms more). `tests/test_cli.py` checks what this path imports.

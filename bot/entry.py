@@ -1,6 +1,6 @@
 """The `newsqa` console script. `newsqa ask QUESTION` with a running `newsqa serve` configured is answered here
-with the standard library alone: a shell gets its answer without loading typer, rich or pydantic (about a
-tenth of a second). Every other command, and anything this path cannot take, goes to `bot.cli`."""
+with the standard library alone: a shell gets its answer without loading typer, rich or pydantic (about
+0.2 s, against 1.5 s in-process). Every other command, and anything this path cannot take, goes to `bot.cli`."""
 
 from __future__ import annotations
 
