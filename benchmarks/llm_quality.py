@@ -340,7 +340,8 @@ def report(rows: list[Row], planned: int, args: argparse.Namespace, describe: st
     ]
     notes = Counter(r.note for r in rows if r.note)
     lines += [f"- {count} × {note}" for note, count in notes.most_common()] or ["- none"]
-    lines += ["", "## Every answer", "", "| set | id | mode | answer | cited sources | the model's raw reply |",
+    lines += ["", "## Every answer", "", "| set | id | mode | answer | cited sources | "
+              "the model's last reply (its citation cards, when it wrote them) |",
               "|---|---|---|---|---|---|"]
     for r in rows:
         text = r.answer.replace("|", "\\|").replace("\n", " ")
