@@ -247,22 +247,23 @@ class Engine:
             self._articles = {row["id"]: row for row in self.sources()}
         return self._articles
 
+    def newest_first(self) -> list[dict[str, Any]]:
+        """Every article's facts, the newest publication date first (undated ones last)."""
+        return sorted(self.articles.values(), key=lambda row: str(row.get("published") or ""), reverse=True)
+
     def headlines(self, question: Question, top_k: int) -> Answer:
         """"What's the latest news?" answered with the openings of the newest articles (within the question's
         dates), one per story; no search is needed, so no model is asked either."""
-        rows = [row for row in self.articles.values() if not (question.since or question.until)
-                or in_window(row.get("published"), question.since, question.until)]
-        rows.sort(key=lambda row: str(row.get("published") or ""), reverse=True)
+        rows = [row for row in self.newest_first() if in_window(row.get("published"), question.since, question.until)]
         wanted = [str(row["id"]) for row in rows[: top_k * 4]]  # room for the other reports of a story
         leads = self.store.first_chunks(wanted)
         return headlines_answer(question, [leads[i] for i in wanted if i in leads], self.articles, top_k)
 
     def latest(self, count: int = 10) -> list[dict[str, Any]]:
         """The newest `count` articles by publication date (undated ones last), one per story."""
-        rows = sorted(self.articles.values(), key=lambda row: str(row.get("published") or ""), reverse=True)
         stories: set[str] = set()
         newest = []
-        for row in rows:
+        for row in self.newest_first():
             story = str(row.get("story") or row["id"])
             if story not in stories:
                 stories.add(story)

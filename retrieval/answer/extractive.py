@@ -44,15 +44,8 @@ def extractive_answer(
     # The other reports of a quoted story take no quote's place: named under it, they leave the reply shorter.
     chosen, reports = one_story(arrange(question, hits)[:top_k], articles or {})
     citations = build_citations(question, chosen, reports)
-    best = citations[0]
-    lead = best.highlight
-    text = f"{lead} — “{best.quote}” [1]" if lead else f"“{best.quote}” [1]"
-    if best.published and question.asks == "when" and best.published not in (lead or ""):
-        # News text says "today" or "on Wednesday": the article's date anchors it.
-        text += f" (article published {best.published})" + (f" (that weekday: {best.dated})" if best.dated else "")
-    if len(citations) > 1:
-        text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
-    answer = _answer(question, text, citations=citations, confidence=tier)
+    lead = citations[0].highlight
+    answer = _answer(question, _quoted(question, citations, lead), citations=citations, confidence=tier)
     answer.lead = lead
     if (glossed := rendered(question, chosen[0])) is not None:
         answer.glossed, answer.gloss = glossed
@@ -68,10 +61,7 @@ def headlines_answer(question: Question, leads: list[Chunk], articles: Mapping[s
     if not chosen:
         return _answer(question, NO_ANSWER, abstained=True)
     citations = build_citations(question, chosen[:top_k], reports[:top_k])
-    text = f"“{citations[0].quote}” [1]"
-    if len(citations) > 1:
-        text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
-    return _answer(question, text, citations=citations, confidence="answer")
+    return _answer(question, _quoted(question, citations), citations=citations, confidence="answer")
 
 
 def _opening(chunk: Chunk, sentences: int = 2) -> Hit | None:
@@ -83,6 +73,19 @@ def _opening(chunk: Chunk, sentences: int = 2) -> Hit | None:
         return None
     first = chunk.sentences.index(body[0])
     return _trimmed(hit, chunk.sentences, first, min(first + sentences, len(chunk.sentences)) - 1)
+
+
+def _quoted(question: Question, citations: list[Citation], lead: str | None = None) -> str:
+    """A quoted answer's text: the answering span, the first quote, the article's date when it anchors a
+    "when", and the other quotes by number."""
+    best = citations[0]
+    text = f"{lead} — “{best.quote}” [1]" if lead else f"“{best.quote}” [1]"
+    if best.published and question.asks == "when" and best.published not in (lead or ""):
+        # News text says "today" or "on Wednesday": the article's date anchors it.
+        text += f" (article published {best.published})" + (f" (that weekday: {best.dated})" if best.dated else "")
+    if len(citations) > 1:
+        text += "\nSee also " + ", ".join(f"[{c.n}]" for c in citations[1:]) + "."
+    return text
 
 
 def _answer(question: Question, text: str, abstained: bool = False, **fields: object) -> Answer:

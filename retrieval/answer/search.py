@@ -234,7 +234,10 @@ class Searcher:
 
 
 def in_window(published: str | None, since: str | None, until: str | None) -> bool:
-    """Whether an article's ISO date lies in [since, until] (either bound may be open)."""
+    """Whether an article's ISO date lies in [since, until] (either bound may be open; with neither, every
+    article does, an undated one too; with one, an undated article cannot be shown to)."""
+    if since is None and until is None:
+        return True
     if not published:
         return False
     day = published[:10]
